@@ -1,0 +1,1 @@
+//! devices: see README.md of this crate.

@@ -1,0 +1,1 @@
+//! guest-tests: the nested bench; see README.md.
