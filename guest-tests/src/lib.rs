@@ -1,1 +1,6 @@
-//! guest-tests: the nested bench; see README.md.
+//! The nested QEMU bench: set-up, image building, booting L1 with a topology, running a
+//! scenario's scripts inside it and checking what came back. See the crate README.
+#![deny(missing_docs)]
+
+pub mod bench;
+pub mod scenarios;

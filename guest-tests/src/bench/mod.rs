@@ -1,0 +1,18 @@
+//! The bench, one job per module.
+
+pub mod apt;
+pub mod binaries;
+pub mod error;
+pub mod initramfs;
+pub mod job;
+pub mod kernel;
+pub mod layout;
+pub mod modules;
+pub mod qemu;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod setup;
+pub mod topology;
+
+pub use error::BenchError;

@@ -1,0 +1,229 @@
+//! `bench`: the nested QEMU bench in one command. See the workspace README.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use guest_tests::bench::initramfs::FileMapping;
+use guest_tests::bench::job::{self, Job, Outcome};
+use guest_tests::bench::layout::Layout;
+use guest_tests::bench::setup::{self, SetupOptions};
+use guest_tests::bench::BenchError;
+use guest_tests::scenarios;
+
+/// Exit code when a scenario ran and failed.
+const EXIT_FAILED: u8 = 1;
+/// Exit code when the bench could not start (not set up, QEMU missing, bad input).
+const EXIT_BENCH_ERROR: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "bench",
+    about = "The nested QEMU bench: L1 under TCG, our binaries inside"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install QEMU 10, busybox-static, cpio, xz-utils and fetch the kernels (idempotent).
+    Setup {
+        /// Also fetch the current 7.x kernel from sid (unpacked, never installed).
+        #[arg(long)]
+        sid_kernel: bool,
+    },
+    /// List the scenarios and topologies.
+    List,
+    /// Run scenarios by name (or all of them with --all).
+    Run {
+        /// Scenario names.
+        scenarios: Vec<String>,
+        /// Run every scenario.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        boot: BootArgs,
+    },
+    /// Run your own scripts in L1 (and L2) with a topology.
+    Script {
+        /// The topology to boot (a file in resources/bench/topologies).
+        #[arg(long)]
+        topology: String,
+        /// The script L1 runs as root, with our binaries on PATH.
+        #[arg(long)]
+        l1: PathBuf,
+        /// The script L2's init runs (the L2 image is /l2/initramfs in L1).
+        #[arg(long)]
+        l2: Option<PathBuf>,
+        /// Extra file for L1: <source>:<destination>.
+        #[arg(long = "file", value_name = "SRC:DEST")]
+        files: Vec<FileMapping>,
+        /// Extra file for L2: <source>:<destination>.
+        #[arg(long = "l2-file", value_name = "SRC:DEST")]
+        l2_files: Vec<FileMapping>,
+        #[command(flatten)]
+        boot: BootArgs,
+    },
+}
+
+#[derive(Args)]
+struct BootArgs {
+    /// L1 kernel: a major version (6, 7) or a release; default: the Debian 6.12 kernel.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// L2 kernel, likewise.
+    #[arg(long)]
+    l2_kernel: Option<String>,
+    /// Seconds before the boot is killed.
+    #[arg(long, default_value_t = 900)]
+    timeout: u64,
+    /// Do not echo the serial console (it is still logged).
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl BootArgs {
+    fn apply(&self, job: &mut Job) {
+        if self.kernel.is_some() {
+            job.kernel.clone_from(&self.kernel);
+        }
+        if self.l2_kernel.is_some() {
+            job.l2_kernel.clone_from(&self.l2_kernel);
+        }
+        job.timeout = Duration::from_secs(self.timeout);
+        job.echo = !self.quiet;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let layout = Layout::discover();
+    match execute(&layout, cli.command) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILED),
+        Err(e) => {
+            eprintln!("bench: error: {e}");
+            ExitCode::from(EXIT_BENCH_ERROR)
+        }
+    }
+}
+
+/// Runs a command; `Ok(false)` when a scenario or script failed.
+fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
+    match command {
+        Command::Setup { sid_kernel } => {
+            setup::setup(layout, SetupOptions { sid_kernel })?;
+            Ok(true)
+        }
+        Command::List => {
+            println!("scenarios:");
+            for s in scenarios::all() {
+                println!("  {:<20} [{}] {}", s.name, s.topology, s.description);
+            }
+            println!("topologies:");
+            let dir = layout.resources().join("topologies");
+            for name in guest_tests::bench::topology::Topology::available(&dir) {
+                println!("  {name}");
+            }
+            Ok(true)
+        }
+        Command::Run {
+            scenarios: names,
+            all,
+            boot,
+        } => {
+            let selected = if all {
+                scenarios::all()
+            } else if names.is_empty() {
+                return Err(BenchError::UnknownScenario(
+                    "(none given; name one or use --all)".into(),
+                ));
+            } else {
+                names
+                    .iter()
+                    .map(|n| {
+                        scenarios::find(n).ok_or_else(|| BenchError::UnknownScenario(n.clone()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let mut results = Vec::new();
+            for scenario in selected {
+                let mut job = scenario.job(layout, Duration::ZERO, true);
+                boot.apply(&mut job);
+                let outcome = job::run(layout, &job)?;
+                let verdict = judge(&outcome, scenario.check);
+                print!("{}", outcome.timings.render(scenario.name));
+                match &verdict {
+                    Ok(facts) => {
+                        for fact in facts {
+                            println!("  ok: {fact}");
+                        }
+                        println!("bench: scenario {} PASSED", scenario.name);
+                    }
+                    Err(why) => println!("bench: scenario {} FAILED: {why}", scenario.name),
+                }
+                results.push((scenario.name, verdict.is_ok()));
+            }
+            if results.len() > 1 {
+                println!("bench: summary");
+                for (name, ok) in &results {
+                    println!("  {name:<20} {}", if *ok { "passed" } else { "FAILED" });
+                }
+            }
+            Ok(results.iter().all(|(_, ok)| *ok))
+        }
+        Command::Script {
+            topology,
+            l1,
+            l2,
+            files,
+            l2_files,
+            boot,
+        } => {
+            for script in std::iter::once(&l1).chain(&l2) {
+                if !script.is_file() {
+                    return Err(BenchError::Io {
+                        path: script.clone(),
+                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such script"),
+                    });
+                }
+            }
+            let mut job = Job {
+                name: "script".into(),
+                topology,
+                kernel: None,
+                l2_kernel: None,
+                l1_script: l1,
+                l2_script: l2,
+                files,
+                l2_files,
+                timeout: Duration::ZERO,
+                echo: true,
+            };
+            boot.apply(&mut job);
+            let outcome = job::run(layout, &job)?;
+            print!("{}", outcome.timings.render("script"));
+            if outcome.script_passed() {
+                println!("bench: script passed");
+                Ok(true)
+            } else {
+                println!("bench: script FAILED: {}", outcome.failure());
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// A scenario passes when its L1 script passed and its host-side check holds.
+fn judge(
+    outcome: &Outcome,
+    check: guest_tests::bench::scenario::Check,
+) -> Result<Vec<String>, String> {
+    if !outcome.script_passed() {
+        return Err(outcome.failure());
+    }
+    check(outcome)
+}
