@@ -2,5 +2,11 @@
 //! register-level mailbox driver and an emulated DOE function for tests.
 #![deny(missing_docs)]
 
+pub mod cdat_read;
 pub mod config_space;
+pub mod emulated;
+pub mod ext_cap;
+pub mod mailbox;
+pub mod pci_address;
 pub mod protocol;
+pub mod sysfs_scan;

@@ -5,8 +5,10 @@
 //! objects are handled as `&[u32]`; table payloads such as CDAT are byte strings and
 //! are converted with [`dwords_to_bytes`] / [`bytes_to_dwords`].
 
+pub mod cdat;
 pub mod discovery;
 pub mod header;
+pub mod table_access;
 
 pub use header::{DataObject, DataObjectHeader, HeaderError, ProtocolId, MAX_OBJECT_DWORDS};
 

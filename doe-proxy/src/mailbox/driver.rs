@@ -1,0 +1,442 @@
+//! The requester's register state machine: wait for idle, write, Go, poll, read and pop,
+//! abort. It follows Linux `drivers/pci/doe.c` (polling only, abort on every failure,
+//! a mailbox whose abort does not complete is dead) so that a device behaves the same
+//! under this driver as under the kernel's.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+
+use super::error::MailboxError;
+use super::regs::{
+    DoeCapabilities, DoeControl, DoeStatus, DOE_CAP, DOE_CAP_SIZEOF, DOE_CTRL, DOE_READ,
+    DOE_READ_POP, DOE_STATUS, DOE_WRITE,
+};
+use super::timing::MailboxConfig;
+use crate::config_space::{ConfigError, ConfigSpace, CONFIG_SPACE_SIZE};
+use crate::ext_cap::{ExtCapHeader, EXT_CAP_ID_DOE, EXT_CAP_START};
+use crate::protocol::header::HEADER_DWORDS;
+use crate::protocol::{DataObjectHeader, HeaderError, ProtocolId, MAX_OBJECT_DWORDS};
+
+/// Capability offsets are dword-aligned.
+const DWORD: u16 = 4;
+
+/// The requester side of one DOE instance.
+///
+/// One `Mailbox` must be the only requester on its instance: the registers are one shared
+/// window, so two requesters interleave their dwords (see DESIGN §1). Creating it does not
+/// touch the mailbox beyond reading the capability header; call [`Mailbox::abort`] first
+/// to reset an instance left in an unknown state, as Linux does when it creates one.
+#[derive(Debug)]
+pub struct Mailbox<C: ConfigSpace> {
+    cfg: C,
+    offset: u16,
+    cap_version: u8,
+    config: MailboxConfig,
+    dead: bool,
+}
+
+/// The outcome of polling the Status register.
+enum Waited {
+    /// The condition held; the Status read that showed it.
+    Met(DoeStatus),
+    /// The timeout passed first.
+    TimedOut,
+}
+
+impl<C: ConfigSpace> Mailbox<C> {
+    /// A driver for the DOE capability at `cap_offset` of `cfg`. Checks that a DOE
+    /// capability header is there.
+    pub fn new(cfg: C, cap_offset: u16, config: MailboxConfig) -> Result<Self, MailboxError> {
+        if cap_offset < EXT_CAP_START
+            || cap_offset % DWORD != 0
+            || cap_offset > CONFIG_SPACE_SIZE - DOE_CAP_SIZEOF
+        {
+            return Err(MailboxError::BadCapOffset(cap_offset));
+        }
+        let header = ExtCapHeader::decode(cfg.read_u32(cap_offset)?);
+        if header.id != EXT_CAP_ID_DOE {
+            return Err(MailboxError::NotDoe {
+                offset: cap_offset,
+                id: header.id,
+            });
+        }
+        Ok(Mailbox {
+            cfg,
+            offset: cap_offset,
+            cap_version: header.version,
+            config,
+            dead: false,
+        })
+    }
+
+    /// Offset of the DOE capability in config space.
+    pub fn cap_offset(&self) -> u16 {
+        self.offset
+    }
+
+    /// Version of the DOE capability (decides the Discovery version sent).
+    pub fn cap_version(&self) -> u8 {
+        self.cap_version
+    }
+
+    /// The timeouts in use.
+    pub fn config(&self) -> &MailboxConfig {
+        &self.config
+    }
+
+    /// The config space the mailbox is reached through.
+    pub fn config_space(&self) -> &C {
+        &self.cfg
+    }
+
+    /// Gives the config space back.
+    pub fn into_inner(self) -> C {
+        self.cfg
+    }
+
+    /// Whether an abort failed, after which every call returns [`MailboxError::Dead`].
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    /// Reads the DOE Capabilities register.
+    pub fn capabilities(&self) -> Result<DoeCapabilities, MailboxError> {
+        Ok(DoeCapabilities::decode(self.read_reg(DOE_CAP)?))
+    }
+
+    /// Reads the DOE Status register.
+    pub fn status(&self) -> Result<DoeStatus, MailboxError> {
+        Ok(self.read_status()?)
+    }
+
+    /// Sends `request` (a whole data object, header included) and returns the whole
+    /// response object, header included.
+    ///
+    /// The request is validated before the device is touched. Every failure after that,
+    /// except a failed config access, aborts the mailbox before returning, so the next
+    /// exchange starts clean; if that abort does not complete the mailbox is dead and the
+    /// error is [`MailboxError::AbortTimeout`].
+    pub fn exchange(&mut self, request: &[u32]) -> Result<Vec<u32>, MailboxError> {
+        self.check_alive()?;
+        let protocol = validate_request(request)?;
+        let started = Instant::now();
+        let result = self.run_exchange(request, protocol);
+        match &result {
+            Ok(response) => debug!(
+                "DOE [{:#x}] {protocol}: {} dword(s) sent, {} received in {:?}",
+                self.offset,
+                request.len(),
+                response.len(),
+                started.elapsed()
+            ),
+            Err(e) => debug!("DOE [{:#x}] {protocol}: failed: {e}", self.offset),
+        }
+        result.map_err(|e| self.recover(e))
+    }
+
+    /// Aborts whatever the instance is doing and waits up to the abort timeout for Busy
+    /// and Error to clear; if they do not, the mailbox is marked dead.
+    pub fn abort(&mut self) -> Result<(), MailboxError> {
+        self.check_alive()?;
+        debug!("DOE [{:#x}] abort", self.offset);
+        self.write_reg(DOE_CTRL, DoeControl::ABORT.encode())?;
+        match self.wait(self.config.abort_timeout, |s| !s.busy && !s.error)? {
+            Waited::Met(_) => Ok(()),
+            Waited::TimedOut => {
+                warn!(
+                    "DOE [{:#x}] abort timed out; marking the mailbox dead",
+                    self.offset
+                );
+                self.dead = true;
+                Err(MailboxError::AbortTimeout)
+            }
+        }
+    }
+
+    /// The state machine, from an idle mailbox to a complete response. Failures return
+    /// at once; [`Mailbox::exchange`] cleans up after them.
+    fn run_exchange(
+        &mut self,
+        request: &[u32],
+        protocol: ProtocolId,
+    ) -> Result<Vec<u32>, MailboxError> {
+        // 1. Wait for the instance to be free; clear a left-over Error or response.
+        let status = match self.wait(self.config.timeout, |s| !s.busy)? {
+            Waited::Met(status) => status,
+            Waited::TimedOut => {
+                warn!(
+                    "DOE [{:#x}] busy for {:?}; another entity may be sending requests",
+                    self.offset, self.config.timeout
+                );
+                return Err(MailboxError::BusyTimeout);
+            }
+        };
+        if status.error || status.data_object_ready {
+            debug!(
+                "DOE [{:#x}] {status:?} before sending; aborting first",
+                self.offset
+            );
+            self.abort()?;
+        }
+
+        // 2. Write the object and set Go.
+        for &dword in request {
+            self.write_reg(DOE_WRITE, dword)?;
+        }
+        self.write_reg(DOE_CTRL, DoeControl::GO.encode())?;
+
+        // 3. Poll for Data Object Ready or Error.
+        match self.wait(self.config.timeout, |s| s.error || s.data_object_ready)? {
+            Waited::Met(status) if status.error => return Err(MailboxError::DeviceError),
+            Waited::Met(_) => {}
+            Waited::TimedOut => return Err(MailboxError::Timeout),
+        }
+
+        // 4. Read and pop the response.
+        self.receive(protocol)
+    }
+
+    /// Reads the response dword by dword, popping each. Checks the protocol as soon as
+    /// DW0 is read, that Data Object Ready still holds before the last pop, and that it
+    /// cleared after it.
+    fn receive(&mut self, expected: ProtocolId) -> Result<Vec<u32>, MailboxError> {
+        let mut response = Vec::with_capacity(HEADER_DWORDS);
+        // The header's two dwords are read before the length is known.
+        let mut length = HEADER_DWORDS;
+        while response.len() < length {
+            let dword = self.read_reg(DOE_READ)?;
+            match response.len() {
+                0 => {
+                    let got = DataObjectHeader::decode_dw0(dword);
+                    if got != expected {
+                        return Err(MailboxError::ProtocolMismatch { expected, got });
+                    }
+                }
+                1 => {
+                    length = DataObjectHeader::decode_length(dword)
+                        .map_err(MailboxError::MalformedResponse)?;
+                    response.reserve_exact(length - HEADER_DWORDS);
+                }
+                _ => {}
+            }
+            let last = response.len() + 1 == length;
+            if last && !self.read_status()?.data_object_ready {
+                return Err(MailboxError::ResponseTruncated { announced: length });
+            }
+            response.push(dword);
+            self.write_reg(DOE_READ, DOE_READ_POP)?;
+        }
+        let status = self.read_status()?;
+        if status.error {
+            return Err(MailboxError::DeviceError);
+        }
+        if status.data_object_ready {
+            return Err(MailboxError::ResponseOverrun { announced: length });
+        }
+        Ok(response)
+    }
+
+    /// Aborts after a failed exchange (as Linux's `signal_task_abort`), unless the failure
+    /// was a config access (the abort would fail the same way) or an abort itself.
+    fn recover(&mut self, error: MailboxError) -> MailboxError {
+        if matches!(
+            error,
+            MailboxError::Config(_) | MailboxError::AbortTimeout | MailboxError::Dead
+        ) {
+            return error;
+        }
+        match self.abort() {
+            Ok(()) => error,
+            Err(abort_error) => {
+                warn!(
+                    "DOE [{:#x}] abort after \"{error}\" failed: {abort_error}",
+                    self.offset
+                );
+                abort_error
+            }
+        }
+    }
+
+    fn check_alive(&self) -> Result<(), MailboxError> {
+        if self.dead {
+            return Err(MailboxError::Dead);
+        }
+        Ok(())
+    }
+
+    /// Reads Status until `done` holds or `timeout` passes, pausing `poll_interval`
+    /// between reads. Status is read at least once, and once more at the deadline.
+    fn wait(
+        &self,
+        timeout: Duration,
+        done: impl Fn(DoeStatus) -> bool,
+    ) -> Result<Waited, ConfigError> {
+        let start = Instant::now();
+        loop {
+            let status = self.read_status()?;
+            if done(status) {
+                return Ok(Waited::Met(status));
+            }
+            let elapsed = start.elapsed();
+            if elapsed >= timeout {
+                return Ok(Waited::TimedOut);
+            }
+            thread::sleep(self.config.poll_interval.min(timeout - elapsed));
+        }
+    }
+
+    fn read_status(&self) -> Result<DoeStatus, ConfigError> {
+        Ok(DoeStatus::decode(self.read_reg(DOE_STATUS)?))
+    }
+
+    fn read_reg(&self, reg: u16) -> Result<u32, ConfigError> {
+        self.cfg.read_u32(self.offset + reg)
+    }
+
+    fn write_reg(&self, reg: u16, value: u32) -> Result<(), ConfigError> {
+        self.cfg.write_u32(self.offset + reg, value)
+    }
+}
+
+/// Checks that `request` is one complete data object and returns its protocol.
+fn validate_request(request: &[u32]) -> Result<ProtocolId, MailboxError> {
+    if request.len() > MAX_OBJECT_DWORDS {
+        return Err(MailboxError::MalformedRequest(HeaderError::TooLong(
+            request.len(),
+        )));
+    }
+    let header = DataObjectHeader::decode(request).map_err(MailboxError::MalformedRequest)?;
+    if header.length_dwords != request.len() {
+        return Err(MailboxError::MalformedRequest(
+            HeaderError::LengthMismatch {
+                declared: header.length_dwords,
+                actual: request.len(),
+            },
+        ));
+    }
+    Ok(header.protocol)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_space::MemoryConfig;
+    use crate::mailbox::regs::STATUS_DATA_OBJECT_READY;
+
+    fn memory_with_doe_at(offset: u16) -> MemoryConfig {
+        let cfg = MemoryConfig::new();
+        cfg.add_ext_capability(EXT_CAP_ID_DOE, 2, offset).unwrap();
+        cfg
+    }
+
+    #[test]
+    fn new_checks_the_capability() {
+        let cfg = memory_with_doe_at(0x190);
+        let mailbox = Mailbox::new(&cfg, 0x190, MailboxConfig::default()).unwrap();
+        assert_eq!(mailbox.cap_offset(), 0x190);
+        assert_eq!(mailbox.cap_version(), 2);
+        assert!(!mailbox.is_dead());
+        assert!(matches!(
+            Mailbox::new(&cfg, 0x100, MailboxConfig::default()),
+            Err(MailboxError::NotDoe {
+                offset: 0x100,
+                id: 0
+            })
+        ));
+        for bad in [0xfc, 0x192, 0xfec] {
+            assert!(matches!(
+                Mailbox::new(&cfg, bad, MailboxConfig::default()),
+                Err(MailboxError::BadCapOffset(o)) if o == bad
+            ));
+        }
+    }
+
+    #[test]
+    fn requests_are_validated_before_any_access() {
+        assert!(matches!(
+            validate_request(&[0x1]),
+            Err(MailboxError::MalformedRequest(HeaderError::Truncated {
+                got: 1
+            }))
+        ));
+        assert!(matches!(
+            validate_request(&[0x1, 3]),
+            Err(MailboxError::MalformedRequest(
+                HeaderError::LengthMismatch {
+                    declared: 3,
+                    actual: 2
+                }
+            ))
+        ));
+        assert_eq!(
+            validate_request(&[0x0002_1e98, 2]).unwrap(),
+            ProtocolId::CXL_TABLE_ACCESS
+        );
+    }
+
+    #[test]
+    fn a_memory_mailbox_that_never_answers_times_out() {
+        // Plain memory: Status reads back 0, so Data Object Ready never comes.
+        let cfg = memory_with_doe_at(0x100);
+        let config = MailboxConfig {
+            timeout: Duration::from_millis(5),
+            ..MailboxConfig::default()
+        };
+        let mut mailbox = Mailbox::new(&cfg, 0x100, config).unwrap();
+        assert!(matches!(
+            mailbox.exchange(&[0x1, 3, 0]),
+            Err(MailboxError::Timeout)
+        ));
+        // The last dword written to the write mailbox, then Go, then the abort.
+        assert_eq!(cfg.get_u32(0x100 + DOE_WRITE), 0);
+        assert_eq!(cfg.get_u32(0x100 + DOE_CTRL), DoeControl::ABORT.encode());
+        assert!(!mailbox.is_dead());
+    }
+
+    #[test]
+    fn a_stuck_error_marks_the_mailbox_dead() {
+        // Memory keeps whatever Status holds, so an abort cannot clear Error.
+        let cfg = memory_with_doe_at(0x100);
+        cfg.set_u32(
+            0x100 + DOE_STATUS,
+            DoeStatus {
+                error: true,
+                ..DoeStatus::default()
+            }
+            .encode(),
+        );
+        let config = MailboxConfig {
+            abort_timeout: Duration::from_millis(5),
+            ..MailboxConfig::default()
+        };
+        let mut mailbox = Mailbox::new(&cfg, 0x100, config).unwrap();
+        assert!(matches!(
+            mailbox.exchange(&[0x1, 3, 0]),
+            Err(MailboxError::AbortTimeout)
+        ));
+        assert!(mailbox.is_dead());
+        assert!(matches!(mailbox.abort(), Err(MailboxError::Dead)));
+        assert!(matches!(
+            mailbox.exchange(&[0x1, 3, 0]),
+            Err(MailboxError::Dead)
+        ));
+    }
+
+    #[test]
+    fn status_and_capabilities_are_decoded() {
+        let cfg = memory_with_doe_at(0x100);
+        cfg.set_u32(0x100 + DOE_STATUS, STATUS_DATA_OBJECT_READY);
+        cfg.set_u32(0x100 + DOE_CAP, 0x7);
+        let mailbox = Mailbox::new(&cfg, 0x100, MailboxConfig::default()).unwrap();
+        assert!(mailbox.status().unwrap().data_object_ready);
+        assert_eq!(
+            mailbox.capabilities().unwrap(),
+            DoeCapabilities {
+                interrupt_support: true,
+                interrupt_message_number: 3
+            }
+        );
+    }
+}
