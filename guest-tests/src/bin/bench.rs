@@ -192,7 +192,8 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 }
             }
             let mut job = Job {
-                name: "script".into(),
+                // Unique per invocation, so several `bench script` runs can share a machine.
+                name: format!("script-{}", std::process::id()),
                 topology,
                 kernel: None,
                 l2_kernel: None,
