@@ -1,1 +1,5 @@
-//! devices: see README.md of this crate.
+//! Device models for the VMM: PCI functions, their config space and capabilities, the
+//! VFIO passthrough function and (later) the virtual DOE mailbox. See README.md.
+#![deny(missing_docs)]
+
+pub mod pci;
