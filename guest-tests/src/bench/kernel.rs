@@ -19,11 +19,18 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// The bzImage.
+    /// The bzImage: `boot/vmlinuz-<release>` (bookworm packages) or
+    /// `usr/lib/modules/<release>/vmlinuz` (newer packages, split into linux-binary-*).
     pub fn image(&self) -> PathBuf {
-        self.root
+        let boot = self
+            .root
             .join("boot")
-            .join(format!("vmlinuz-{}", self.release))
+            .join(format!("vmlinuz-{}", self.release));
+        if boot.is_file() {
+            boot
+        } else {
+            self.modules_dir().join("vmlinuz")
+        }
     }
 
     /// The module tree (`lib/modules/<release>`).
@@ -62,20 +69,32 @@ impl Kernel {
         Ok(())
     }
 
-    /// Finds the release of the kernel unpacked at `root` from its `boot/vmlinuz-*`.
+    /// Finds the release of the kernel unpacked at `root`, from `boot/vmlinuz-<release>`
+    /// or `usr/lib/modules/<release>/vmlinuz`.
     pub fn release_in(root: &Path) -> Result<String, BenchError> {
-        let boot = root.join("boot");
-        let entries = fs::read_dir(&boot).map_err(BenchError::io(&boot))?;
-        entries
-            .flatten()
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()?
-                    .strip_prefix("vmlinuz-")
-                    .map(str::to_owned)
-            })
-            .next()
-            .ok_or_else(|| BenchError::Setup(format!("no vmlinuz-* in {}", boot.display())))
+        let names = |dir: PathBuf| -> Vec<String> {
+            fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        };
+        let from_boot = names(root.join("boot"))
+            .into_iter()
+            .find_map(|n| n.strip_prefix("vmlinuz-").map(str::to_owned));
+        let modules = root.join("usr/lib/modules");
+        let from_modules = || {
+            names(modules.clone())
+                .into_iter()
+                .find(|release| modules.join(release).join("vmlinuz").is_file())
+        };
+        from_boot.or_else(from_modules).ok_or_else(|| {
+            BenchError::Setup(format!(
+                "no boot/vmlinuz-* nor usr/lib/modules/*/vmlinuz in {}",
+                root.display()
+            ))
+        })
     }
 }
 
@@ -133,5 +152,83 @@ impl SetupState {
         })?;
         kernel.check()?;
         Ok(kernel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(name: &str, files: &[&str]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("bench-kernel-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for f in files {
+            let path = root.join(f);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, b"x").unwrap();
+        }
+        root
+    }
+
+    #[test]
+    fn bookworm_layout() {
+        let root = tree(
+            "bookworm",
+            &[
+                "boot/vmlinuz-6.12.9+deb12-amd64",
+                "lib/modules/6.12.9+deb12-amd64/kernel/x.ko.xz",
+            ],
+        );
+        let release = Kernel::release_in(&root).unwrap();
+        assert_eq!(release, "6.12.9+deb12-amd64");
+        let k = Kernel {
+            release,
+            suite: "bookworm-backports".into(),
+            root: root.clone(),
+        };
+        assert_eq!(k.image(), root.join("boot/vmlinuz-6.12.9+deb12-amd64"));
+        assert_eq!(k.major(), 6);
+        k.check().unwrap();
+    }
+
+    #[test]
+    fn split_package_layout() {
+        let root = tree(
+            "sid",
+            &[
+                "usr/lib/modules/7.2.1+deb14-amd64/vmlinuz",
+                "usr/lib/modules/7.2.1+deb14-amd64/kernel/x.ko.xz",
+            ],
+        );
+        let release = Kernel::release_in(&root).unwrap();
+        assert_eq!(release, "7.2.1+deb14-amd64");
+        let k = Kernel {
+            release,
+            suite: "sid".into(),
+            root: root.clone(),
+        };
+        assert_eq!(
+            k.image(),
+            root.join("usr/lib/modules/7.2.1+deb14-amd64/vmlinuz")
+        );
+        assert_eq!(k.major(), 7);
+        k.check().unwrap();
+    }
+
+    #[test]
+    fn empty_tree_is_a_setup_error() {
+        let root = tree("empty", &["usr/share/doc/x"]);
+        assert!(Kernel::release_in(&root)
+            .unwrap_err()
+            .to_string()
+            .contains("no boot/vmlinuz-*"));
+    }
+
+    #[test]
+    fn selection_by_major_and_missing_kernel() {
+        let state = SetupState::default();
+        let e = state.select(Some("7")).unwrap_err().to_string();
+        assert!(e.contains("no kernel `7`"), "{e}");
+        assert!(e.contains("--sid-kernel"), "{e}");
     }
 }
