@@ -118,3 +118,57 @@ impl From<CdatReadError> for ToolError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use doe_proxy::protocol::HeaderError;
+
+    use super::*;
+
+    #[test]
+    fn every_failure_kind_has_its_exit_code() {
+        let path = PathBuf::from("/sys/bus/pci/devices/0000:77:00.0/config");
+        let bdf: Bdf = "0000:0d:00.0".parse().unwrap();
+        let cases: Vec<(ToolError, u8)> = vec![
+            (ConfigError::NoSuchDevice { path: path.clone() }.into(), 3),
+            (ToolError::NoDoe(bdf), 4),
+            (
+                ToolError::NoProtocol {
+                    bdf,
+                    protocol: ProtocolId::CXL_TABLE_ACCESS,
+                },
+                4,
+            ),
+            (ConfigError::PermissionDenied { path }.into(), 5),
+            (ConfigError::Short(0x100).into(), 5),
+            (MailboxError::Timeout.into(), 6),
+            (MailboxError::BusyTimeout.into(), 6),
+            (
+                MailboxError::MalformedResponse(HeaderError::LengthTooSmall(1)).into(),
+                7,
+            ),
+            (
+                MailboxError::ProtocolMismatch {
+                    expected: ProtocolId::DISCOVERY,
+                    got: ProtocolId::CMA_SPDM,
+                }
+                .into(),
+                7,
+            ),
+            (MailboxError::DeviceError.into(), 8),
+            (MailboxError::Dead.into(), 8),
+            (ScanError::Chain(ExtCapError::TooMany).into(), 7),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.exit_code(), code, "{error}");
+        }
+    }
+
+    #[test]
+    fn config_errors_inside_the_chain_walk_keep_their_meaning() {
+        let e: ToolError = ScanError::Chain(ExtCapError::Config(ConfigError::Short(0x100))).into();
+        assert_eq!(e.exit_code(), 5);
+    }
+}
