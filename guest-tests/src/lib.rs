@@ -3,4 +3,5 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod probe;
 pub mod scenarios;

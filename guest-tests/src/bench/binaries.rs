@@ -21,10 +21,16 @@ pub struct Binary {
 }
 
 /// Binaries installed into L1's `/usr/local/bin`.
-pub const L1_BINARIES: &[Binary] = &[Binary {
-    package: "doe-proxy",
-    name: "doectl",
-}];
+pub const L1_BINARIES: &[Binary] = &[
+    Binary {
+        package: "doe-proxy",
+        name: "doectl",
+    },
+    Binary {
+        package: "guest-tests",
+        name: "vmm-probe",
+    },
+];
 
 /// Binaries installed into L2's `/usr/local/bin` (guest-side tools).
 pub const L2_BINARIES: &[Binary] = &[Binary {

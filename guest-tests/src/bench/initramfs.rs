@@ -93,6 +93,23 @@ impl Initramfs {
         self.add_file(&mapping.source, &mapping.dest, mode)
     }
 
+    /// Copies a host file or directory tree (symlinks followed) to `dest`.
+    pub fn add_tree(&self, source: &Path, dest: &str) -> Result<(), BenchError> {
+        let meta = fs::metadata(source).map_err(BenchError::io(source))?;
+        if !meta.is_dir() {
+            return self.add_file(source, dest, meta.permissions().mode() & 0o777);
+        }
+        for entry in fs::read_dir(source)
+            .map_err(BenchError::io(source))?
+            .flatten()
+        {
+            let name = entry.file_name();
+            let child_dest = format!("{}/{}", dest.trim_end_matches('/'), name.to_string_lossy());
+            self.add_tree(&entry.path(), &child_dest)?;
+        }
+        Ok(())
+    }
+
     /// Writes `bytes` to `dest` with `mode`.
     pub fn add_bytes(&self, dest: &str, bytes: &[u8], mode: u32) -> Result<(), BenchError> {
         let path = self.target(dest)?;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::binaries::{self, L1_BINARIES, L2_BINARIES};
 use super::error::BenchError;
+use super::host_programs;
 use super::initramfs::{FileMapping, Initramfs};
 use super::kernel::{Kernel, SetupState};
 use super::layout::Layout;
@@ -40,6 +41,8 @@ pub struct Job {
     pub files: Vec<FileMapping>,
     /// Extra files for the L2 image.
     pub l2_files: Vec<FileMapping>,
+    /// Host programs carried into L1 with their libraries (see `host_programs`).
+    pub l1_host_programs: Vec<String>,
     /// How long the boot may take in all.
     pub timeout: Duration,
     /// Whether to echo the console to the terminal.
@@ -214,6 +217,9 @@ fn build_l1(
     image.add_file(&job.l1_script, "/etc/bench/l1.sh", 0o755)?;
     image.add_file(&l2_kernel.image(), L1_L2_KERNEL, 0o644)?;
     image.add_file(l2_image, L1_L2_INITRAMFS, 0o644)?;
+    for name in &job.l1_host_programs {
+        host_programs::install(&image, &host_programs::find(name)?)?;
+    }
     for mapping in &job.files {
         image.add_mapping(mapping)?;
     }

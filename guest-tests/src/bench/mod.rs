@@ -3,6 +3,7 @@
 pub mod apt;
 pub mod binaries;
 pub mod error;
+pub mod host_programs;
 pub mod initramfs;
 pub mod job;
 pub mod kernel;

@@ -23,6 +23,8 @@ pub struct Scenario {
     pub kernel: Option<&'static str>,
     /// L2's kernel (`None`: the default 6.12).
     pub l2_kernel: Option<&'static str>,
+    /// Host programs L1 needs (e.g. `qemu` for comparisons).
+    pub l1_host_programs: &'static [&'static str],
     /// The host-side check.
     pub check: Check,
 }
@@ -41,6 +43,11 @@ impl Scenario {
             l2_script: Path::new(&l2).is_file().then_some(l2),
             files: Vec::new(),
             l2_files: Vec::new(),
+            l1_host_programs: self
+                .l1_host_programs
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
             timeout,
             echo,
         }

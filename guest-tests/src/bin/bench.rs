@@ -64,6 +64,9 @@ enum Command {
         /// Extra file for L2: <source>:<destination>.
         #[arg(long = "l2-file", value_name = "SRC:DEST")]
         l2_files: Vec<FileMapping>,
+        /// A host program to carry into L1 with its libraries (known: qemu).
+        #[arg(long = "l1-host-program", value_name = "NAME")]
+        l1_host_programs: Vec<String>,
         #[command(flatten)]
         boot: BootArgs,
     },
@@ -181,6 +184,7 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
             l2,
             files,
             l2_files,
+            l1_host_programs,
             boot,
         } => {
             for script in std::iter::once(&l1).chain(&l2) {
@@ -201,6 +205,7 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 l2_script: l2,
                 files,
                 l2_files,
+                l1_host_programs,
                 timeout: Duration::ZERO,
                 echo: true,
             };

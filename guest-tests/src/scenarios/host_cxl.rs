@@ -14,6 +14,7 @@ pub const SCENARIO: Scenario = Scenario {
     topology: "cxl",
     kernel: None,
     l2_kernel: None,
+    l1_host_programs: &[],
     check,
 };
 

@@ -1,0 +1,106 @@
+//! `vmm-probe`: runs a VMM (ours or QEMU) in L1, passes its console through, and reports
+//! the time to a console marker and the VMM's resident memory beyond guest RAM.
+//!
+//! `vmm-probe --label vmm --guest-memory-mib 512 -- vmm --kernel ...`
+//! prints `@@probe {json}` after the VMM exits and exits with the VMM's exit code.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use guest_tests::probe::{smaps, ProbeReport, REPORT_PREFIX};
+
+/// How often memory is sampled.
+const SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
+
+#[derive(Parser)]
+#[command(
+    name = "vmm-probe",
+    about = "Measure a VMM: boot time to a marker, memory beyond guest RAM"
+)]
+struct Cli {
+    /// A label for the report (`vmm`, `qemu`).
+    #[arg(long)]
+    label: String,
+    /// The guest's memory size in MiB (mappings at least half that size count as guest RAM).
+    #[arg(long)]
+    guest_memory_mib: u64,
+    /// The console line that ends the boot measurement.
+    #[arg(long, default_value = "@@l2 init")]
+    marker: String,
+    /// The VMM and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let start = Instant::now();
+    let mut child = match Command::new(&cli.command[0])
+        .args(&cli.command[1..])
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("vmm-probe: cannot start {}: {e}", cli.command[0]);
+            return ExitCode::from(127);
+        }
+    };
+    let pid = child.id();
+    let done = Arc::new(AtomicBool::new(false));
+    let peak = Arc::new(Mutex::new((0u64, 0u64, 0u32)));
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        // Guest RAM may be split around the PCI hole; the low piece is at least half.
+        let guest_min_kib = cli.guest_memory_mib * 1024 / 2;
+        thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let smaps =
+                    std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let beyond = smaps::parse(&smaps, guest_min_kib).beyond_guest_kib();
+                let mut p = peak.lock().expect("the sampler alone holds the lock");
+                p.0 = p.0.max(beyond);
+                p.1 = p.1.max(smaps::vmhwm_kib(&status).unwrap_or(0));
+                p.2 += 1;
+                drop(p);
+                thread::sleep(SAMPLE_INTERVAL);
+            }
+        })
+    };
+    let mut marker_at = None;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut out = std::io::stdout();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        if marker_at.is_none() && line.contains(&cli.marker) {
+            marker_at = Some(start.elapsed());
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let status = child.wait();
+    let total = start.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let (peak_beyond, vmhwm, samples) = *peak.lock().expect("the sampler has stopped");
+    let exit_code = status.as_ref().ok().and_then(|s| s.code());
+    let report = ProbeReport {
+        label: cli.label,
+        boot_to_marker_ms: marker_at.map(|d| d.as_secs_f64() * 1000.0),
+        total_ms: total.as_secs_f64() * 1000.0,
+        peak_rss_beyond_guest_kib: peak_beyond,
+        vmhwm_kib: vmhwm,
+        samples,
+        exit_code,
+    };
+    println!(
+        "{REPORT_PREFIX}{}",
+        serde_json::to_string(&report).expect("the report serialises")
+    );
+    ExitCode::from(exit_code.unwrap_or(128).clamp(0, 255) as u8)
+}

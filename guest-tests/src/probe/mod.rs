@@ -1,0 +1,29 @@
+//! Measuring a VMM from the outside (runs in L1, around our `vmm` or QEMU): time from start
+//! to a console marker (L2's init), and resident memory beyond guest RAM, sampled from
+//! `/proc/<pid>/smaps` while the VMM runs.
+
+pub mod smaps;
+
+use serde::{Deserialize, Serialize};
+
+/// What one measured VMM run gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    /// Which VMM (a label chosen by the caller: `vmm`, `qemu`).
+    pub label: String,
+    /// Milliseconds from spawning the VMM to the marker line, if it appeared.
+    pub boot_to_marker_ms: Option<f64>,
+    /// Milliseconds from spawning the VMM to its exit.
+    pub total_ms: f64,
+    /// Peak of (resident memory − resident guest RAM), in KiB.
+    pub peak_rss_beyond_guest_kib: u64,
+    /// Peak resident memory as the kernel reports it (`VmHWM`), in KiB.
+    pub vmhwm_kib: u64,
+    /// How many times memory was sampled.
+    pub samples: u32,
+    /// The VMM's exit code (`None` if killed by a signal).
+    pub exit_code: Option<i32>,
+}
+
+/// The prefix of the line that carries a report on the console.
+pub const REPORT_PREFIX: &str = "@@probe ";
