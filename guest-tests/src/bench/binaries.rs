@@ -33,10 +33,16 @@ pub const L1_BINARIES: &[Binary] = &[
 ];
 
 /// Binaries installed into L2's `/usr/local/bin` (guest-side tools).
-pub const L2_BINARIES: &[Binary] = &[Binary {
-    package: "doe-proxy",
-    name: "doectl",
-}];
+pub const L2_BINARIES: &[Binary] = &[
+    Binary {
+        package: "doe-proxy",
+        name: "doectl",
+    },
+    Binary {
+        package: "guest-tests",
+        name: "pci-inventory",
+    },
+];
 
 /// Builds every L1 and L2 binary statically and returns where each one is.
 pub fn build(layout: &Layout) -> Result<Vec<(Binary, PathBuf)>, BenchError> {

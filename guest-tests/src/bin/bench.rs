@@ -126,6 +126,12 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
             for s in scenarios::all() {
                 println!("  {:<20} [{}] {}", s.name, s.topology, s.description);
             }
+            for s in scenarios::in_progress() {
+                println!(
+                    "  {:<20} [{}] (in progress) {}",
+                    s.name, s.topology, s.description
+                );
+            }
             println!("topologies:");
             let dir = layout.resources().join("topologies");
             for name in guest_tests::bench::topology::Topology::available(&dir) {

@@ -2,7 +2,8 @@
 //! `config` — a DOE implementation nobody here wrote — and the host checks what it decoded.
 
 use doe_proxy::protocol::cdat::{example_type3_table, CdatTable};
-use serde_json::Value;
+
+use super::common::{expect, json_in};
 
 use crate::bench::job::Outcome;
 use crate::bench::scenario::Scenario;
@@ -24,26 +25,11 @@ const DOE_OFFSET: u64 = 0x190;
 /// The topology's volatile memory backend (`vmem0`, 256 MiB).
 const REGION_BYTES: u64 = 256 << 20;
 
-/// The JSON a script printed in section `name`.
-pub fn json_section(outcome: &Outcome, name: &str) -> Result<Value, String> {
-    let lines = outcome
-        .section(name)
-        .ok_or_else(|| format!("section `{name}` missing from the console"))?;
-    serde_json::from_str(&lines.join("\n")).map_err(|e| format!("section `{name}`: bad JSON: {e}"))
-}
-
-fn expect<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) -> Result<String, String> {
-    if got == want {
-        Ok(format!("{what} = {want:?}"))
-    } else {
-        Err(format!("{what}: got {got:?}, want {want:?}"))
-    }
-}
-
 fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
+    let lines = &outcome.console.lines;
     let mut facts = Vec::new();
 
-    let list = json_section(outcome, "list")?;
+    let list = json_in(lines, "list")?;
     let entry = list
         .as_array()
         .and_then(|fs| fs.iter().find(|f| f["device"] == BDF))
@@ -54,7 +40,7 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
         serde_json::json!([DOE_OFFSET]),
     )?);
 
-    let discover = json_section(outcome, "discover-json")?;
+    let discover = json_in(lines, "discover-json")?;
     let mailboxes = discover["mailboxes"]
         .as_array()
         .cloned()
@@ -75,7 +61,7 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
         vec!["0001:00", "1e98:02"],
     )?);
 
-    let cdat = json_section(outcome, "cdat-json")?;
+    let cdat = json_in(lines, "cdat-json")?;
     facts.push(expect(
         "cdat: checksum verified",
         cdat["checksum_valid"].as_bool(),

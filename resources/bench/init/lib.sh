@@ -21,3 +21,16 @@ expect_eq() {
     [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"
     echo "ok: $1 = $3"
 }
+
+# bind_vfio BDF: detaches the function from its driver (if any) and binds it to vfio-pci.
+bind_vfio() {
+    _dev=/sys/bus/pci/devices/$1
+    [ -d "$_dev" ] || fail "bind_vfio: no device $1"
+    if [ -e "$_dev/driver" ]; then
+        echo "$1" > "$_dev/driver/unbind" || fail "bind_vfio: unbind $1"
+    fi
+    echo vfio-pci > "$_dev/driver_override" || fail "bind_vfio: driver_override $1"
+    echo "$1" > /sys/bus/pci/drivers_probe || fail "bind_vfio: drivers_probe $1"
+    [ "$(basename "$(readlink "$_dev/driver")")" = vfio-pci ] || fail "bind_vfio: $1 is not bound to vfio-pci"
+    echo "bound $1 to vfio-pci (IOMMU group $(basename "$(readlink "$_dev/iommu_group")"))"
+}

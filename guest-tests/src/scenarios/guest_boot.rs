@@ -1,0 +1,135 @@
+//! Scenario `guest-boot`: our `vmm` boots L2 in L1 with the CXL function assigned through
+//! VFIO (1 and 2 vCPUs); the host checks what L2 saw, and prints the benchmark against
+//! QEMU as the L1 VMM (same kernel, initramfs and device) — figures, never assertions.
+
+use serde_json::Value;
+
+use super::common::{expect, json_in, probe_report, section_in};
+use crate::bench::job::Outcome;
+use crate::bench::scenario::Scenario;
+
+/// The scenario.
+pub const SCENARIO: Scenario = Scenario {
+    name: "guest-boot",
+    description:
+        "vmm boots L2 with the CXL function via VFIO (1 and 2 vCPUs); DOE hidden; benchmark vs QEMU",
+    topology: "cxl",
+    kernel: None,
+    l2_kernel: None,
+    l1_host_programs: &["qemu"],
+    check,
+};
+
+/// The assigned function as L2 must see it.
+const VENDOR: &str = "0x8086";
+const DEVICE: &str = "0x0d93";
+const CLASS: &str = "0x050210";
+/// Extended capability ID of DOE.
+const EXT_CAP_ID_DOE: u64 = 0x2e;
+
+/// Checks one vmm run (the console of section `run`) with `cpus` vCPUs.
+fn check_run(
+    lines: &[String],
+    run: &str,
+    cpus: u32,
+    facts: &mut Vec<String>,
+) -> Result<(), String> {
+    let report = probe_report(lines, run)?;
+    facts.push(expect(
+        &format!("{run}: vmm exit code"),
+        report.exit_code,
+        Some(0),
+    )?);
+    let console = section_in(lines, run).ok_or_else(|| format!("section `{run}` missing"))?;
+    let seen_cpus = console
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("@@l2 cpus "))
+        .and_then(|n| n.trim().parse::<u32>().ok());
+    facts.push(expect(
+        &format!("{run}: L2 reached init and counted vCPUs"),
+        seen_cpus,
+        Some(cpus),
+    )?);
+    let verdict = console.iter().any(|l| l.trim() == "@@l2 verdict 0");
+    facts.push(expect(
+        &format!("{run}: L2 script verdict 0"),
+        verdict,
+        true,
+    )?);
+
+    let inventory = json_in(console, "l2-pci")?;
+    let function = inventory
+        .as_array()
+        .and_then(|fs| {
+            fs.iter()
+                .find(|f| f["vendor_id"] == VENDOR && f["device_id"] == DEVICE)
+        })
+        .ok_or_else(|| format!("{run}: L2 has no {VENDOR}:{DEVICE} function: {inventory}"))?;
+    facts.push(expect(
+        &format!("{run}: class of the assigned function"),
+        function["class"].as_str(),
+        Some(CLASS),
+    )?);
+    let assigned_mem_bars = function["resources"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| r["kind"] == "mem" && r["start"].as_u64().unwrap_or(0) != 0)
+                .count()
+        })
+        .unwrap_or(0);
+    if assigned_mem_bars == 0 {
+        return Err(format!("{run}: no memory BAR assigned: {function}"));
+    }
+    facts.push(format!("{run}: {assigned_mem_bars} memory BAR(s) assigned"));
+    facts.push(expect(
+        &format!("{run}: ext cap walk error"),
+        function["ext_caps_error"].clone(),
+        Value::Null,
+    )?);
+    let ids: Vec<u64> = function["ext_caps"]
+        .as_array()
+        .map(|cs| cs.iter().filter_map(|c| c["id"].as_u64()).collect())
+        .unwrap_or_default();
+    if ids.is_empty() {
+        return Err(format!(
+            "{run}: the guest sees no extended capabilities at all"
+        ));
+    }
+    facts.push(expect(
+        &format!("{run}: DOE (0x2E) in the guest's chain"),
+        ids.contains(&EXT_CAP_ID_DOE),
+        false,
+    )?);
+    facts.push(format!(
+        "{run}: guest-visible extended capabilities {ids:x?}"
+    ));
+    Ok(())
+}
+
+fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
+    let lines = &outcome.console.lines;
+    let mut facts = Vec::new();
+    check_run(lines, "vmm-1", 1, &mut facts)?;
+    check_run(lines, "vmm-2", 2, &mut facts)?;
+
+    // The benchmark: printed, never asserted.
+    let vmm = probe_report(lines, "vmm-1")?;
+    let qemu = probe_report(lines, "qemu-1")?;
+    let ms = |r: &crate::probe::ProbeReport| r.boot_to_marker_ms.unwrap_or(f64::NAN);
+    facts.push(format!(
+        "benchmark: L2 boot to init: vmm {:.0} ms, QEMU {:.0} ms, ratio {:.2} (goal <= 0.5)",
+        ms(&vmm),
+        ms(&qemu),
+        ms(&vmm) / ms(&qemu)
+    ));
+    facts.push(format!(
+        "benchmark: memory beyond guest RAM (peak): vmm {:.1} MiB, QEMU {:.1} MiB, ratio {:.3} (goal vmm <= 5 MiB); VmHWM vmm {:.1} MiB, QEMU {:.1} MiB",
+        vmm.peak_rss_beyond_guest_kib as f64 / 1024.0,
+        qemu.peak_rss_beyond_guest_kib as f64 / 1024.0,
+        vmm.peak_rss_beyond_guest_kib as f64 / qemu.peak_rss_beyond_guest_kib.max(1) as f64,
+        vmm.vmhwm_kib as f64 / 1024.0,
+        qemu.vmhwm_kib as f64 / 1024.0,
+    ));
+    Ok(facts)
+}
