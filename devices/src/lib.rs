@@ -2,4 +2,6 @@
 //! VFIO passthrough function and (later) the virtual DOE mailbox. See README.md.
 #![deny(missing_docs)]
 
+mod log_limit;
 pub mod pci;
+pub mod vfio;
