@@ -1,1 +1,24 @@
-//! vmm: see README.md of this crate.
+//! vmm: a lightweight KVM VMM that boots a Linux guest (bzImage + initramfs + command line)
+//! with a PCI root bus ready for assigned functions. See README.md of this crate for the
+//! module map and the command line.
+
+#![deny(missing_docs)]
+
+pub mod acpi;
+pub mod boot;
+pub mod builder;
+pub mod bus;
+pub mod cli;
+pub mod devices;
+pub mod error;
+pub mod event_loop;
+pub mod exit;
+pub mod interrupts;
+pub mod layout;
+pub mod logger;
+pub mod memory;
+pub mod pci;
+pub mod vcpu;
+pub mod vm;
+
+pub use error::Error;

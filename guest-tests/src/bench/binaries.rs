@@ -30,6 +30,10 @@ pub const L1_BINARIES: &[Binary] = &[
         package: "guest-tests",
         name: "vmm-probe",
     },
+    Binary {
+        package: "vmm",
+        name: "vmm",
+    },
 ];
 
 /// Binaries installed into L2's `/usr/local/bin` (guest-side tools).

@@ -1,0 +1,177 @@
+//! Builds the VM from the command line, one `attach_*` step at a time, and runs it.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use kvm_ioctls::VmFd;
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::acpi::{self, dsdt::DsdtConfig, AcpiConfig};
+use crate::boot::{self, BootSpec};
+use crate::bus::Bus;
+use crate::cli::{Cli, DeviceSpec, SerialTarget};
+use crate::devices::acpi_pm::{AcpiPm, PM_BASE, PM_LEN};
+use crate::devices::serial::{SerialDevice, COM1_BASE, COM1_GSI, COM1_LEN};
+use crate::error::Error;
+use crate::exit::{ExitNotifier, VmExit};
+use crate::interrupts::GsiRouting;
+use crate::layout::{
+    MemoryLayout, ECAM_BASE, ECAM_SIZE, PCI_IO_END, PCI_IO_START, PCI_MMIO32_SIZE, PCI_MMIO32_START,
+};
+use crate::memory;
+use crate::pci::config_io::{PciConfigIo, PCI_CONFIG_IO_BASE, PCI_CONFIG_IO_LEN};
+use crate::pci::ecam::PciEcam;
+use crate::pci::host_bridge::HostBridge;
+use crate::pci::{BarMapper, BarWindows, PciBus};
+use crate::vcpu::{self, ExitHandlers};
+use crate::{event_loop, vm};
+
+/// The buses every device is attached to.
+struct Buses {
+    pio: Arc<Bus>,
+    mmio: Arc<Bus>,
+}
+
+/// Boots the guest described by `cli` and returns how it ended.
+pub fn run(cli: &Cli) -> Result<VmExit, Error> {
+    if let Some(DeviceSpec::Vfio(_)) = cli.devices.first() {
+        return Err(Error::VfioNotImplemented);
+    }
+    if let Some(path) = &cli.api_socket {
+        log::info!(
+            "--api-socket {}: the control socket is not implemented yet",
+            path.display()
+        );
+    }
+
+    // Guest memory and everything in it first: bad images fail before KVM is touched.
+    let layout = MemoryLayout::new(cli.memory);
+    let mem = Arc::new(memory::allocate(&layout)?);
+    let tables = acpi::build(&AcpiConfig {
+        cpus: cli.cpus,
+        dsdt: DsdtConfig {
+            ecam: (ECAM_BASE, ECAM_SIZE),
+            mmio64: layout.pci_mmio64_window(),
+        },
+    })?;
+    acpi::write(&mem, &tables)?;
+    let spec = BootSpec {
+        kernel: &cli.kernel,
+        initramfs: cli.initramfs.as_deref(),
+        cmdline: &cli.cmdline,
+        rsdp_addr: tables.rsdp_addr,
+    };
+    let entry = boot::load(&mem, &layout, &spec)?;
+
+    let kvm = vm::open_kvm()?;
+    let vm = vm::create(&kvm, cli.cpus)?;
+    memory::register(&vm, &mem)?;
+    GsiRouting::legacy().commit(&vm)?;
+
+    let exit = Arc::new(ExitNotifier::new().map_err(Error::EventFd)?);
+    let buses = Buses {
+        pio: Arc::new(Bus::new("pio")),
+        mmio: Arc::new(Bus::new("mmio")),
+    };
+    let serial = attach_serial(&vm, &buses, &cli.serial)?;
+    attach_acpi_pm(&buses, &exit)?;
+    attach_pci(&buses, &layout)?;
+
+    let handlers = ExitHandlers {
+        pio: buses.pio.clone(),
+        mmio: buses.mmio.clone(),
+        exit: exit.clone(),
+    };
+    let vcpus = (0..cli.cpus)
+        .map(|cpu| {
+            vcpu::create(
+                &kvm,
+                &vm,
+                cpu,
+                cli.cpus,
+                entry.entry,
+                handlers.clone(),
+                mem.clone(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    log::info!(
+        "booting {} with {} vCPU(s), {} MiB",
+        cli.name,
+        cli.cpus,
+        cli.memory >> 20
+    );
+    for v in vcpus {
+        v.spawn()?;
+    }
+
+    let reason = event_loop::run(exit, Some(serial.clone()))?;
+    serial.lock().unwrap_or_else(|e| e.into_inner()).flush();
+    Ok(reason)
+}
+
+/// COM1 on the port bus, its interrupt an irqfd on GSI 4.
+fn attach_serial(
+    vm: &VmFd,
+    buses: &Buses,
+    target: &SerialTarget,
+) -> Result<Arc<Mutex<SerialDevice>>, Error> {
+    let out: Box<dyn Write + Send> = match target {
+        SerialTarget::Stdout => Box::new(std::io::stdout()),
+        SerialTarget::File(path) => {
+            Box::new(File::create(path).map_err(|source| Error::SerialOutput {
+                path: path.clone(),
+                source,
+            })?)
+        }
+    };
+    let irq = EventFd::new(libc::EFD_NONBLOCK).map_err(Error::EventFd)?;
+    vm.register_irqfd(&irq, COM1_GSI)
+        .map_err(|source| Error::Irqfd {
+            gsi: COM1_GSI,
+            source,
+        })?;
+    let serial = Arc::new(Mutex::new(SerialDevice::new(irq, out)));
+    buses
+        .pio
+        .insert(u64::from(COM1_BASE), u64::from(COM1_LEN), serial.clone())?;
+    Ok(serial)
+}
+
+/// The ACPI sleep/reset registers: how power-off and reset reach the VMM.
+fn attach_acpi_pm(buses: &Buses, exit: &Arc<ExitNotifier>) -> Result<(), Error> {
+    let pm = Arc::new(Mutex::new(AcpiPm::new(exit.clone())));
+    buses
+        .pio
+        .insert(u64::from(PM_BASE), u64::from(PM_LEN), pm)?;
+    Ok(())
+}
+
+/// The PCI root bus with its host bridge, reachable through 0xCF8/0xCFC and ECAM.
+fn attach_pci(buses: &Buses, layout: &MemoryLayout) -> Result<Arc<Mutex<PciBus>>, Error> {
+    let pci = Arc::new(Mutex::new(PciBus::new()));
+    pci.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .add(0, Box::new(HostBridge::new()))?;
+    let windows = BarWindows {
+        mmio: vec![
+            (PCI_MMIO32_START, PCI_MMIO32_SIZE),
+            layout.pci_mmio64_window(),
+        ],
+        io: vec![(
+            u64::from(PCI_IO_START),
+            u64::from(PCI_IO_END - PCI_IO_START) + 1,
+        )],
+    };
+    let mapper = BarMapper::new(&pci, &buses.mmio, &buses.pio, windows);
+    let config_io = Arc::new(Mutex::new(PciConfigIo::new(pci.clone(), mapper.clone())));
+    buses.pio.insert(
+        u64::from(PCI_CONFIG_IO_BASE),
+        u64::from(PCI_CONFIG_IO_LEN),
+        config_io,
+    )?;
+    let ecam = Arc::new(Mutex::new(PciEcam::new(pci.clone(), mapper)));
+    buses.mmio.insert(ECAM_BASE, ECAM_SIZE, ecam)?;
+    Ok(pci)
+}

@@ -1,0 +1,309 @@
+//! The command line (a contract: scripts and later issues rely on these flags).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Largest number of vCPUs: APIC IDs are 8 bits in the MADT's Processor Local APIC
+/// structure and one ID is left for the IOAPIC.
+pub const MAX_VCPUS: u8 = 254;
+
+/// One MiB.
+const MIB: u64 = 1 << 20;
+/// Largest guest memory accepted on the command line (1 TiB).
+const MAX_MEMORY: u64 = 1 << 40;
+
+/// Boots a Linux guest (bzImage + initramfs + command line) on KVM.
+///
+/// The guest's power-off ends vmm with exit code 0; any failure, and a guest reset,
+/// ends it non-zero with one line on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "vmm", version)]
+pub struct Cli {
+    /// The guest kernel (a bzImage with a 64-bit entry point).
+    #[arg(long, value_name = "bzImage")]
+    pub kernel: PathBuf,
+    /// The initramfs to hand to the kernel.
+    #[arg(long, value_name = "FILE")]
+    pub initramfs: Option<PathBuf>,
+    /// The kernel command line.
+    #[arg(long, value_name = "STRING", default_value = "console=ttyS0")]
+    pub cmdline: String,
+    /// Guest RAM: a size with a K, M, G or T suffix (binary units); a bare number is MiB.
+    #[arg(long, value_name = "SIZE", default_value = "512M", value_parser = parse_memory_size)]
+    pub memory: u64,
+    /// Number of vCPUs.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=i64::from(MAX_VCPUS)))]
+    pub cpus: u8,
+    /// Assign a host PCI function to the guest: `vfio=<BDF>` (repeatable).
+    #[arg(long = "device", value_name = "vfio=BDF", value_parser = parse_device)]
+    pub devices: Vec<DeviceSpec>,
+    /// Where the guest's serial console (COM1) goes: `stdout` or a file path.
+    #[arg(long, value_name = "stdout|FILE", default_value = "stdout", value_parser = parse_serial)]
+    pub serial: SerialTarget,
+    /// Path of the control socket (accepted; nothing listens on it yet).
+    #[arg(long, value_name = "PATH")]
+    pub api_socket: Option<PathBuf>,
+    /// The guest's name (policies refer to guests by name).
+    #[arg(long, value_name = "NAME", default_value = "guest")]
+    pub name: String,
+}
+
+/// Where the serial console's output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SerialTarget {
+    /// vmm's standard output.
+    Stdout,
+    /// A file, created or truncated.
+    File(PathBuf),
+}
+
+/// A PCI address on the host: segment, bus, device, function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bdf {
+    /// PCI segment (domain).
+    pub segment: u16,
+    /// Bus number.
+    pub bus: u8,
+    /// Device number (0..=31).
+    pub device: u8,
+    /// Function number (0..=7).
+    pub function: u8,
+}
+
+impl fmt::Display for Bdf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{:x}",
+            self.segment, self.bus, self.device, self.function
+        )
+    }
+}
+
+/// A `--device` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// A host function assigned through VFIO.
+    Vfio(Bdf),
+}
+
+/// Parses `512M`, `1G`, `2048` (MiB), `1048576K`; the result must be whole MiB.
+pub fn parse_memory_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, suffix) = s.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("'{s}' is not a size (expected e.g. 512M or 1G)"));
+    }
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (expected e.g. 512M or 1G)"))?;
+    let unit: u64 = match suffix.to_ascii_uppercase().as_str() {
+        "" | "M" | "MB" | "MIB" => MIB,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(format!("unknown size suffix '{suffix}' (use K, M, G or T)")),
+    };
+    let bytes = value
+        .checked_mul(unit)
+        .filter(|b| *b <= MAX_MEMORY)
+        .ok_or_else(|| format!("'{s}' is larger than the maximum of 1T"))?;
+    if bytes == 0 {
+        return Err("memory size must not be zero".to_owned());
+    }
+    if bytes % MIB != 0 {
+        return Err(format!("'{s}' is not a whole number of MiB"));
+    }
+    Ok(bytes)
+}
+
+/// Parses a host BDF: `dddd:bb:dd.f` or `bb:dd.f` (hexadecimal).
+pub fn parse_bdf(s: &str) -> Result<Bdf, String> {
+    let bad = || format!("'{s}' is not a PCI address (expected e.g. 0000:0d:00.0)");
+    let parts: Vec<&str> = s.split(':').collect();
+    let (segment, bus, devfn) = match parts.as_slice() {
+        [seg, bus, devfn] => (*seg, *bus, *devfn),
+        [bus, devfn] => ("0", *bus, *devfn),
+        _ => return Err(bad()),
+    };
+    let (device, function) = devfn.split_once('.').ok_or_else(bad)?;
+    let hex = |t: &str, max_len: usize| {
+        if t.is_empty() || t.len() > max_len || !t.chars().all(|c| c.is_ascii_hexdigit()) {
+            Err(bad())
+        } else {
+            u32::from_str_radix(t, 16).map_err(|_| bad())
+        }
+    };
+    let segment = hex(segment, 4)?;
+    let bus = hex(bus, 2)?;
+    let device = hex(device, 2)?;
+    let function = hex(function, 1)?;
+    if device > 0x1f || function > 7 {
+        return Err(bad());
+    }
+    // The lengths checked above bound every value to its field's width.
+    Ok(Bdf {
+        segment: segment as u16,
+        bus: bus as u8,
+        device: device as u8,
+        function: function as u8,
+    })
+}
+
+/// Parses `vfio=<BDF>`.
+pub fn parse_device(s: &str) -> Result<DeviceSpec, String> {
+    match s.split_once('=') {
+        Some(("vfio", bdf)) => parse_bdf(bdf).map(DeviceSpec::Vfio),
+        _ => Err(format!("'{s}' is not a device (expected vfio=<BDF>)")),
+    }
+}
+
+/// Parses `stdout` or a file path.
+pub fn parse_serial(s: &str) -> Result<SerialTarget, String> {
+    match s {
+        "" => Err("the serial target must be 'stdout' or a file path".to_owned()),
+        "stdout" => Ok(SerialTarget::Stdout),
+        path => Ok(SerialTarget::File(PathBuf::from(path))),
+    }
+}
+
+/// Parses the command line into a [`Cli`], or returns clap's error.
+pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
+
+/// Reduces a clap error to the one line vmm prints for a bad command line.
+pub fn one_line(err: &clap::Error) -> String {
+    // clap's first paragraph is the message (possibly over several lines); the rest is usage.
+    let rendered = err.render().to_string();
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = message.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_owned(),
+        None if line.is_empty() => "invalid command line".to_owned(),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let mut args = vec!["vmm", "--kernel", "/k"];
+        args.extend_from_slice(extra);
+        parse_from(args)
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = parse(&[]).unwrap();
+        assert_eq!(cli.memory, 512 * MIB);
+        assert_eq!(cli.cpus, 1);
+        assert_eq!(cli.serial, SerialTarget::Stdout);
+        assert!(cli.devices.is_empty());
+        assert_eq!(cli.name, "guest");
+    }
+
+    #[test]
+    fn every_flag() {
+        let cli = parse(&[
+            "--initramfs",
+            "/i",
+            "--cmdline",
+            "console=ttyS0 panic=-1",
+            "--memory",
+            "1G",
+            "--cpus",
+            "2",
+            "--device",
+            "vfio=0000:0d:00.0",
+            "--device",
+            "vfio=01:00.1",
+            "--serial",
+            "/tmp/s.log",
+            "--api-socket",
+            "/run/vmm.sock",
+            "--name",
+            "l2",
+        ])
+        .unwrap();
+        assert_eq!(cli.memory, 1 << 30);
+        assert_eq!(cli.cpus, 2);
+        assert_eq!(cli.cmdline, "console=ttyS0 panic=-1");
+        assert_eq!(cli.serial, SerialTarget::File("/tmp/s.log".into()));
+        assert_eq!(cli.devices.len(), 2);
+        assert_eq!(
+            cli.devices[1],
+            DeviceSpec::Vfio(Bdf {
+                segment: 0,
+                bus: 1,
+                device: 0,
+                function: 1
+            })
+        );
+        assert_eq!(cli.name, "l2");
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory_size("512M"), Ok(512 * MIB));
+        assert_eq!(parse_memory_size("512"), Ok(512 * MIB));
+        assert_eq!(parse_memory_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_memory_size("1024K"), Ok(MIB));
+        assert_eq!(parse_memory_size("1GiB"), Ok(1 << 30));
+        assert!(parse_memory_size("0").unwrap_err().contains("zero"));
+        assert!(parse_memory_size("1000K")
+            .unwrap_err()
+            .contains("whole number of MiB"));
+        assert!(parse_memory_size("12Q").unwrap_err().contains("suffix"));
+        assert!(parse_memory_size("M").unwrap_err().contains("not a size"));
+        assert!(parse_memory_size("2T").unwrap_err().contains("maximum"));
+    }
+
+    #[test]
+    fn bdfs() {
+        let b = parse_bdf("0000:0d:00.0").unwrap();
+        assert_eq!(b.to_string(), "0000:0d:00.0");
+        assert_eq!(parse_bdf("0d:1f.7").unwrap().to_string(), "0000:0d:1f.7");
+        for bad in [
+            "",
+            "0d:00",
+            "0d:20.0",
+            "0d:00.8",
+            "x:00.0",
+            "00000:00:00.0",
+            "0:0:0:0.0",
+        ] {
+            assert!(parse_bdf(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_command_lines_give_one_line() {
+        let e = parse(&["--memory", "12Q"]).unwrap_err();
+        let line = one_line(&e);
+        assert!(
+            line.contains("--memory") && line.contains("suffix"),
+            "{line}"
+        );
+        let e = parse(&["--device", "pci=0d:00.0"]).unwrap_err();
+        assert!(one_line(&e).contains("expected vfio=<BDF>"));
+        let e = parse(&["--cpus", "0"]).unwrap_err();
+        assert!(one_line(&e).contains("--cpus"));
+        let e = parse_from(["vmm"]).unwrap_err();
+        assert!(one_line(&e).contains("--kernel"));
+    }
+}

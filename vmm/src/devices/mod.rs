@@ -1,0 +1,4 @@
+//! The VMM's own platform devices (PCI function models live in the `devices` crate).
+
+pub mod acpi_pm;
+pub mod serial;

@@ -1,0 +1,65 @@
+//! The top-level error: every failure ends vmm with its message as the one line on stderr.
+
+use crate::acpi::AcpiError;
+use crate::boot::LoadError;
+use crate::bus::BusError;
+use crate::event_loop::EventLoopError;
+use crate::interrupts::RoutingError;
+use crate::memory::MemoryError;
+use crate::pci::PciBusError;
+use crate::vcpu::VcpuError;
+use crate::vm::VmError;
+
+/// Everything that can stop vmm before or while the guest runs.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--device vfio=...` was given.
+    #[error("VFIO assignment is not implemented yet")]
+    VfioNotImplemented,
+    /// KVM or the VM.
+    #[error(transparent)]
+    Vm(#[from] VmError),
+    /// Guest memory.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// Kernel, initramfs, command line.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// ACPI tables.
+    #[error(transparent)]
+    Acpi(#[from] AcpiError),
+    /// Placing a device on a bus.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The PCI bus.
+    #[error(transparent)]
+    Pci(#[from] PciBusError),
+    /// Interrupt routing.
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    /// vCPUs.
+    #[error(transparent)]
+    Vcpu(#[from] VcpuError),
+    /// The event loop.
+    #[error(transparent)]
+    EventLoop(#[from] EventLoopError),
+    /// The serial output file.
+    #[error("cannot open serial output {path}: {source}")]
+    SerialOutput {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// An eventfd.
+    #[error("cannot create an eventfd: {0}")]
+    EventFd(std::io::Error),
+    /// Registering an irqfd.
+    #[error("KVM_IRQFD failed for GSI {gsi}: {source}")]
+    Irqfd {
+        /// The GSI.
+        gsi: u32,
+        /// The errno.
+        source: kvm_ioctls::Error,
+    },
+}

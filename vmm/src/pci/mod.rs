@@ -1,0 +1,17 @@
+//! The PCI root complex: one bus (segment 0, bus 0) with a host bridge at 00.0, config
+//! access through 0xCF8/0xCFC and ECAM, and BAR windows trapped on the port and MMIO buses.
+//!
+//! Functions implement [`devices::pci::PciDevice`]; the bus owns them as trait objects, so
+//! VFIO functions plug in with [`PciBus::add`].
+
+pub mod address;
+pub mod bars;
+pub mod bus;
+pub mod config_io;
+pub mod ecam;
+pub mod host_bridge;
+#[cfg(test)]
+pub mod mock;
+
+pub use bars::{BarMapper, BarWindows};
+pub use bus::{BarChange, PciBus, PciBusError};
