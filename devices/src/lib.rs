@@ -2,6 +2,7 @@
 //! VFIO passthrough function and (later) the virtual DOE mailbox. See README.md.
 #![deny(missing_docs)]
 
+pub mod doe;
 mod log_limit;
 pub mod pci;
 pub mod vfio;

@@ -7,6 +7,7 @@ pub mod config_space;
 pub mod emulated;
 pub mod ext_cap;
 pub mod mailbox;
+pub mod mediator;
 pub mod pci_address;
 pub mod protocol;
 pub mod sysfs_scan;

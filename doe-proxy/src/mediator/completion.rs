@@ -1,0 +1,34 @@
+//! How a client learns that a submission finished.
+
+use super::error::ExchangeError;
+use super::ids::SubmissionId;
+
+/// The result of one submission: the whole response object (header included), or why
+/// there is none.
+pub type ExchangeResult = Result<Vec<u32>, ExchangeError>;
+
+/// Receives the results of a client's submissions.
+///
+/// The mediator calls it exactly once per accepted submission, always on its own
+/// notification thread and never from inside [`MediatorClient::submit`] or
+/// [`MediatorClient::cancel`], so a client may hold its own lock while submitting and
+/// take the same lock in `complete`. It must return quickly (store the result, wake a
+/// waiter): every client's results are delivered by the same thread. A panic in it is
+/// caught and logged; the other clients keep being served.
+///
+/// [`MediatorClient::submit`]: super::MediatorClient::submit
+/// [`MediatorClient::cancel`]: super::MediatorClient::cancel
+pub trait Completion: Send + Sync {
+    /// `submission` finished with `result`.
+    fn complete(&self, submission: SubmissionId, result: ExchangeResult);
+}
+
+/// Any thread-safe closure is a completion sink.
+impl<F> Completion for F
+where
+    F: Fn(SubmissionId, ExchangeResult) + Send + Sync,
+{
+    fn complete(&self, submission: SubmissionId, result: ExchangeResult) {
+        self(submission, result)
+    }
+}

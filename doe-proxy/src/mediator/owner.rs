@@ -1,0 +1,173 @@
+//! The mediator: starts on one physical mailbox, registers clients, shuts down.
+
+use std::fmt;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use log::{info, warn};
+
+use super::client::MediatorClient;
+use super::completion::Completion;
+use super::config::MediatorConfig;
+use super::error::{ExchangeError, MediatorError};
+use super::scheduler::{AdmitAll, Scheduler};
+use super::state::State;
+use super::worker::{run_notifier, run_worker, Shared};
+use crate::config_space::ConfigSpace;
+use crate::mailbox::Mailbox;
+use crate::protocol::ProtocolId;
+
+/// The one owner of one physical DOE mailbox, shared fairly by its clients.
+///
+/// It runs two threads: a worker that drives the [`Mailbox`] (one exchange at a time,
+/// clients served round-robin) and a notifier that hands results to the clients'
+/// completion sinks. Dropping it shuts it down as [`Mediator::shutdown`] does.
+pub struct Mediator {
+    shared: Arc<Shared>,
+    discovered: Arc<[ProtocolId]>,
+    cap_offset: u16,
+    worker: Option<JoinHandle<()>>,
+    notifier: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Mediator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mediator")
+            .field("cap_offset", &self.cap_offset)
+            .field("discovered", &self.discovered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mediator {
+    /// Takes `mailbox`, resets it (if configured), runs Discovery once and caches the
+    /// result, and starts serving clients with the default scheduler ([`AdmitAll`]).
+    pub fn start<C>(mailbox: Mailbox<C>, config: MediatorConfig) -> Result<Self, MediatorError>
+    where
+        C: ConfigSpace + Send + 'static,
+    {
+        Self::start_with(mailbox, config, Box::new(AdmitAll))
+    }
+
+    /// [`Mediator::start`] with a scheduling hook (e.g. SPDM leases).
+    pub fn start_with<C>(
+        mut mailbox: Mailbox<C>,
+        config: MediatorConfig,
+        scheduler: Box<dyn Scheduler>,
+    ) -> Result<Self, MediatorError>
+    where
+        C: ConfigSpace + Send + 'static,
+    {
+        if config.reset_on_start {
+            mailbox.abort().map_err(MediatorError::Reset)?;
+        }
+        let discovered: Arc<[ProtocolId]> =
+            mailbox.discover().map_err(MediatorError::Discovery)?.into();
+        let cap_offset = mailbox.cap_offset();
+        info!(
+            "DOE mediator [{cap_offset:#x}]: serving {}",
+            discovered
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let (notices, receiver) = mpsc::channel();
+        let shared = Arc::new(Shared::new(State::new(
+            config,
+            discovered.clone(),
+            scheduler,
+            notices,
+        )));
+        let notifier = thread::Builder::new()
+            .name(format!("doe-notify-{cap_offset:x}"))
+            .spawn(move || run_notifier(receiver))
+            .map_err(MediatorError::Spawn)?;
+        let worker_shared = shared.clone();
+        let worker = thread::Builder::new()
+            .name(format!("doe-mediator-{cap_offset:x}"))
+            .spawn(move || run_worker(worker_shared, mailbox));
+        let worker = match worker {
+            Ok(worker) => worker,
+            Err(e) => {
+                shared.lock().close_notices();
+                let _ = notifier.join();
+                return Err(MediatorError::Spawn(e));
+            }
+        };
+        Ok(Mediator {
+            shared,
+            discovered,
+            cap_offset,
+            worker: Some(worker),
+            notifier: Some(notifier),
+        })
+    }
+
+    /// The protocols the physical mailbox listed at start, in index order.
+    pub fn discovered(&self) -> &[ProtocolId] {
+        &self.discovered
+    }
+
+    /// Offset of the physical DOE capability.
+    pub fn cap_offset(&self) -> u16 {
+        self.cap_offset
+    }
+
+    /// Whether the physical mailbox died (an abort did not complete).
+    pub fn is_dead(&self) -> bool {
+        self.shared.lock().is_dead()
+    }
+
+    /// Registers a client named `name` (for logs; later its policy identity) whose
+    /// results go to `sink`. Fails only once shutdown began.
+    pub fn register(
+        &self,
+        name: impl Into<String>,
+        sink: Arc<dyn Completion>,
+    ) -> Result<MediatorClient, ExchangeError> {
+        let name = name.into();
+        let id = self.shared.lock().register(name.clone(), sink)?;
+        Ok(MediatorClient {
+            id,
+            name,
+            discovered: self.discovered.clone(),
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Stops: new submissions are refused with [`ExchangeError::ShuttingDown`], the
+    /// exchange on the device (if any) finishes and is delivered, every queued
+    /// submission is answered `ShuttingDown`, and both threads are joined after the
+    /// last result has been delivered.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        self.shared.lock().begin_shutdown();
+        self.shared.wake_worker();
+        if let Some(worker) = self.worker.take() {
+            if worker.join().is_err() {
+                warn!("DOE mediator [{:#x}]: worker panicked", self.cap_offset);
+                // Whatever it left queued still gets its one answer.
+                self.shared
+                    .lock()
+                    .answer_all_queued(ExchangeError::ShuttingDown);
+            }
+        }
+        self.shared.lock().close_notices();
+        if let Some(notifier) = self.notifier.take() {
+            if notifier.join().is_err() {
+                warn!("DOE mediator [{:#x}]: notifier panicked", self.cap_offset);
+            }
+        }
+    }
+}
+
+impl Drop for Mediator {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

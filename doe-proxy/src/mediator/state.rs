@@ -1,0 +1,352 @@
+//! The mediator's shared state: per-client queues, the request on the device, and the
+//! round-robin choice of the next one. Everything here runs under one lock and never
+//! touches the device or calls a client's [`Completion`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use log::debug;
+
+use super::completion::{Completion, ExchangeResult};
+use super::config::MediatorConfig;
+use super::error::ExchangeError;
+use super::ids::{ClientId, SubmissionId};
+use super::scheduler::{Admission, Candidate, Scheduler};
+use crate::protocol::discovery::{self, DiscoveryRequest};
+use crate::protocol::{DataObjectHeader, ProtocolId};
+
+/// A result on its way to a client's sink (delivered by the notification thread).
+pub(super) struct Notice {
+    pub(super) sink: Arc<dyn Completion>,
+    pub(super) submission: SubmissionId,
+    pub(super) result: ExchangeResult,
+}
+
+/// A request waiting for its turn, or running.
+#[derive(Debug)]
+pub(super) struct Job {
+    pub(super) client: ClientId,
+    pub(super) submission: SubmissionId,
+    pub(super) protocol: ProtocolId,
+    pub(super) request: Vec<u32>,
+}
+
+impl Job {
+    pub(super) fn candidate(&self) -> Candidate<'_> {
+        Candidate {
+            client: self.client,
+            submission: self.submission,
+            protocol: self.protocol,
+            request: &self.request,
+        }
+    }
+}
+
+/// One registered client.
+struct ClientSlot {
+    name: String,
+    sink: Arc<dyn Completion>,
+    queue: VecDeque<Job>,
+}
+
+/// The request on the device.
+struct InFlight {
+    client: ClientId,
+    submission: SubmissionId,
+    sink: Arc<dyn Completion>,
+    /// Its client already got its one result (Cancelled); the device's is dropped.
+    answered: bool,
+}
+
+/// Everything the clients and the worker share.
+pub(super) struct State {
+    config: MediatorConfig,
+    discovered: Arc<[ProtocolId]>,
+    clients: BTreeMap<ClientId, ClientSlot>,
+    next_client: u64,
+    next_submission: u64,
+    last_served: Option<ClientId>,
+    in_flight: Option<InFlight>,
+    shutting_down: bool,
+    dead: bool,
+    notices: Option<Sender<Notice>>,
+    scheduler: Box<dyn Scheduler>,
+}
+
+impl State {
+    pub(super) fn new(
+        config: MediatorConfig,
+        discovered: Arc<[ProtocolId]>,
+        scheduler: Box<dyn Scheduler>,
+        notices: Sender<Notice>,
+    ) -> Self {
+        State {
+            config,
+            discovered,
+            clients: BTreeMap::new(),
+            next_client: 0,
+            next_submission: 0,
+            last_served: None,
+            in_flight: None,
+            shutting_down: false,
+            dead: false,
+            notices: Some(notices),
+            scheduler,
+        }
+    }
+
+    pub(super) fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    pub(super) fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    pub(super) fn scheduler(&self) -> &dyn Scheduler {
+        self.scheduler.as_ref()
+    }
+
+    /// Adds a client.
+    pub(super) fn register(
+        &mut self,
+        name: String,
+        sink: Arc<dyn Completion>,
+    ) -> Result<ClientId, ExchangeError> {
+        if self.shutting_down {
+            return Err(ExchangeError::ShuttingDown);
+        }
+        let id = ClientId(self.next_client);
+        self.next_client += 1;
+        debug!("DOE mediator: {id} ({name}) registered");
+        self.clients.insert(
+            id,
+            ClientSlot {
+                name,
+                sink,
+                queue: VecDeque::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Queues `request` for `client`, or answers a Discovery request from the cache.
+    pub(super) fn submit(
+        &mut self,
+        client: ClientId,
+        request: Vec<u32>,
+    ) -> Result<SubmissionId, ExchangeError> {
+        if self.shutting_down {
+            return Err(ExchangeError::ShuttingDown);
+        }
+        if self.dead {
+            return Err(ExchangeError::MailboxDead);
+        }
+        let protocol = validate(&request, self.config.max_request_dwords)?;
+        let depth = self.config.queue_depth;
+        let slot = self
+            .clients
+            .get_mut(&client)
+            .ok_or(ExchangeError::ShuttingDown)?;
+        if protocol == ProtocolId::DISCOVERY {
+            let asked = DiscoveryRequest::decode(&request)
+                .map_err(|e| ExchangeError::Malformed(e.to_string()))?;
+            let response = discovery::respond(&self.discovered, &asked).encode();
+            let sink = slot.sink.clone();
+            let submission = self.next_submission_id();
+            self.notify(sink, submission, Ok(response));
+            return Ok(submission);
+        }
+        if slot.queue.len() >= depth {
+            return Err(ExchangeError::QueueFull(depth));
+        }
+        let submission = SubmissionId(self.next_submission);
+        self.next_submission += 1;
+        slot.queue.push_back(Job {
+            client,
+            submission,
+            protocol,
+            request,
+        });
+        Ok(submission)
+    }
+
+    /// Cancels `submission` of `client` if it has no result yet: a queued one leaves its
+    /// queue, a running one finishes on the device and its result is dropped. Either way
+    /// the client gets [`ExchangeError::Cancelled`] now.
+    pub(super) fn cancel(&mut self, client: ClientId, submission: SubmissionId) -> bool {
+        if let Some(slot) = self.clients.get_mut(&client) {
+            if let Some(index) = slot.queue.iter().position(|j| j.submission == submission) {
+                slot.queue.remove(index);
+                let sink = slot.sink.clone();
+                self.notify(sink, submission, Err(ExchangeError::Cancelled));
+                return true;
+            }
+        }
+        match &mut self.in_flight {
+            Some(flight)
+                if flight.client == client
+                    && flight.submission == submission
+                    && !flight.answered =>
+            {
+                flight.answered = true;
+                let sink = flight.sink.clone();
+                self.notify(sink, submission, Err(ExchangeError::Cancelled));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes `client`; everything it still waits for is answered Cancelled.
+    pub(super) fn unregister(&mut self, client: ClientId) {
+        let Some(slot) = self.clients.remove(&client) else {
+            return;
+        };
+        debug!("DOE mediator: {client} ({}) gone", slot.name);
+        for job in slot.queue {
+            self.notify(
+                slot.sink.clone(),
+                job.submission,
+                Err(ExchangeError::Cancelled),
+            );
+        }
+        if let Some(flight) = &mut self.in_flight {
+            if flight.client == client && !flight.answered {
+                flight.answered = true;
+                let (sink, submission) = (flight.sink.clone(), flight.submission);
+                self.notify(sink, submission, Err(ExchangeError::Cancelled));
+            }
+        }
+        self.scheduler.client_gone(client);
+    }
+
+    /// The next request to run, round-robin from the client after the last one served;
+    /// marks it as on the device. Requests the scheduler denies are answered here.
+    pub(super) fn start_next(&mut self) -> Option<Job> {
+        let order: Vec<ClientId> = match self.last_served {
+            Some(last) => self
+                .clients
+                .range((Bound::Excluded(last), Bound::Unbounded))
+                .chain(self.clients.range(..=last))
+                .map(|(&id, _)| id)
+                .collect(),
+            None => self.clients.keys().copied().collect(),
+        };
+        for client in order {
+            while let Some(admission) = self.admit_head(client) {
+                let slot = self.clients.get_mut(&client)?;
+                let job = slot.queue.pop_front()?;
+                match admission {
+                    Admission::Run => {
+                        self.last_served = Some(client);
+                        self.in_flight = Some(InFlight {
+                            client,
+                            submission: job.submission,
+                            sink: slot.sink.clone(),
+                            answered: false,
+                        });
+                        return Some(job);
+                    }
+                    Admission::Deny => {
+                        let sink = slot.sink.clone();
+                        debug!("DOE mediator: {client} {} denied", job.protocol);
+                        self.notify(sink, job.submission, Err(ExchangeError::Denied));
+                    }
+                    Admission::Defer => unreachable!("admit_head never yields Defer"),
+                }
+            }
+        }
+        None
+    }
+
+    /// The scheduler's decision on `client`'s head request: `None` if the queue is
+    /// empty or the head is deferred.
+    fn admit_head(&mut self, client: ClientId) -> Option<Admission> {
+        let job = self.clients.get(&client)?.queue.front()?;
+        match self.scheduler.admit(&job.candidate()) {
+            Admission::Defer => None,
+            admission => Some(admission),
+        }
+    }
+
+    /// The running `job` finished on the device with `outcome`: the scheduler learns
+    /// of it, and its client gets it unless it was cancelled meanwhile. A dead mailbox
+    /// answers everything queued.
+    pub(super) fn finish(&mut self, job: &Job, outcome: ExchangeResult) {
+        self.scheduler.completed(&job.candidate(), &outcome);
+        let mailbox_died = outcome == Err(ExchangeError::MailboxDead);
+        if let Some(flight) = self.in_flight.take() {
+            if !flight.answered {
+                self.notify(flight.sink, flight.submission, outcome);
+            }
+        }
+        if mailbox_died && !self.dead {
+            self.dead = true;
+            self.answer_all_queued(ExchangeError::MailboxDead);
+        }
+    }
+
+    /// Stops accepting work; the worker answers what is queued.
+    pub(super) fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+    }
+
+    /// Answers every queued submission of every client with `error`.
+    pub(super) fn answer_all_queued(&mut self, error: ExchangeError) {
+        let mut answered = Vec::new();
+        for slot in self.clients.values_mut() {
+            for job in slot.queue.drain(..) {
+                answered.push((slot.sink.clone(), job.submission));
+            }
+        }
+        for (sink, submission) in answered {
+            self.notify(sink, submission, Err(error.clone()));
+        }
+    }
+
+    /// Closes the notification channel once nothing can produce a result any more.
+    pub(super) fn close_notices(&mut self) {
+        self.notices = None;
+    }
+
+    fn next_submission_id(&mut self) -> SubmissionId {
+        let id = SubmissionId(self.next_submission);
+        self.next_submission += 1;
+        id
+    }
+
+    fn notify(&self, sink: Arc<dyn Completion>, submission: SubmissionId, result: ExchangeResult) {
+        if let Some(notices) = &self.notices {
+            // The receiver lives until the channel is closed at the very end.
+            let _ = notices.send(Notice {
+                sink,
+                submission,
+                result,
+            });
+        }
+    }
+}
+
+/// Checks that `request` is one whole data object of at most `max_dwords` dwords and
+/// returns its protocol.
+fn validate(request: &[u32], max_dwords: usize) -> Result<ProtocolId, ExchangeError> {
+    if request.len() > max_dwords {
+        return Err(ExchangeError::Malformed(format!(
+            "{} dwords exceed the limit of {max_dwords}",
+            request.len()
+        )));
+    }
+    let header =
+        DataObjectHeader::decode(request).map_err(|e| ExchangeError::Malformed(e.to_string()))?;
+    if header.length_dwords != request.len() {
+        return Err(ExchangeError::Malformed(format!(
+            "header announces {} dwords, request has {}",
+            header.length_dwords,
+            request.len()
+        )));
+    }
+    Ok(header.protocol)
+}
