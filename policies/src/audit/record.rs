@@ -1,0 +1,113 @@
+//! The JSON lines of the audit log: one per denial, and one per burst of suppressed denials.
+
+use serde::Serialize;
+
+use crate::decision::{Decision, RequestInfo, RuleRef};
+use crate::ids::{ClientIdentity, FunctionId};
+use crate::spdm::SpdmRequestCode;
+
+/// The facts of one decided exchange, as the caller knows them.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEvent<'a> {
+    /// Who asked.
+    pub client: &'a ClientIdentity,
+    /// The function asked.
+    pub function: &'a FunctionId,
+    /// Config-space offset of the DOE capability addressed.
+    pub mailbox_offset: u16,
+    /// The request.
+    pub request: &'a RequestInfo,
+    /// What the policy (and the rate limiter) decided.
+    pub decision: &'a Decision,
+}
+
+/// `"event"` of a denial line.
+const EVENT_DENIED: &str = "denied";
+/// `"event"` of a summary of suppressed denials.
+const EVENT_SUPPRESSED: &str = "suppressed";
+/// `"decision"` of a denial line.
+const DECISION_DENY: &str = "deny";
+
+/// One denial.
+#[derive(Serialize)]
+pub(crate) struct DenialLine<'a> {
+    time: String,
+    event: &'static str,
+    client: String,
+    function: String,
+    device: String,
+    mailbox: String,
+    protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spdm: Option<SpdmField>,
+    decision: &'static str,
+    reason: &'static str,
+    detail: String,
+    rule: &'a RuleRef,
+    /// Denials of this client left out since its last line.
+    #[serde(skip_serializing_if = "is_zero")]
+    suppressed: u64,
+}
+
+/// An SPDM request code: its name, when it has one, and its hex value.
+#[derive(Serialize)]
+struct SpdmField {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'static str>,
+    code: String,
+}
+
+impl From<SpdmRequestCode> for SpdmField {
+    fn from(code: SpdmRequestCode) -> Self {
+        SpdmField {
+            name: code.name(),
+            code: format!("{:#04x}", code.code()),
+        }
+    }
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+impl<'a> DenialLine<'a> {
+    /// The line for a denial; `None` if the event is not one.
+    pub(crate) fn new(time: String, event: &AuditEvent<'a>, suppressed: u64) -> Option<Self> {
+        let reason = event.decision.deny_reason()?;
+        Some(DenialLine {
+            time,
+            event: EVENT_DENIED,
+            client: event.client.to_string(),
+            function: event.function.bdf.to_string(),
+            device: event.function.ids.to_string(),
+            mailbox: format!("{:#x}", event.mailbox_offset),
+            protocol: event.request.protocol.to_string(),
+            spdm: event.request.spdm_code.map(SpdmField::from),
+            decision: DECISION_DENY,
+            reason: reason.code(),
+            detail: reason.to_string(),
+            rule: &event.decision.rule,
+            suppressed,
+        })
+    }
+}
+
+/// The count of a client's denials left out of the log.
+#[derive(Serialize)]
+pub(crate) struct SuppressedLine {
+    time: String,
+    event: &'static str,
+    client: String,
+    suppressed: u64,
+}
+
+impl SuppressedLine {
+    pub(crate) fn new(time: String, client: &ClientIdentity, suppressed: u64) -> Self {
+        SuppressedLine {
+            time,
+            event: EVENT_SUPPRESSED,
+            client: client.to_string(),
+            suppressed,
+        }
+    }
+}
