@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use kvm_ioctls::VmFd;
@@ -25,6 +26,7 @@ use crate::pci::ecam::PciEcam;
 use crate::pci::host_bridge::HostBridge;
 use crate::pci::{BarMapper, BarWindows, PciBus};
 use crate::vcpu::{self, ExitHandlers};
+use crate::vfio::{self, bar_alloc::BarAllocator, VfioContext};
 use crate::{event_loop, vm};
 
 /// The buses every device is attached to.
@@ -35,9 +37,13 @@ struct Buses {
 
 /// Boots the guest described by `cli` and returns how it ended.
 pub fn run(cli: &Cli) -> Result<VmExit, Error> {
-    if let Some(DeviceSpec::Vfio(_)) = cli.devices.first() {
-        return Err(Error::VfioNotImplemented);
-    }
+    // Assigned functions are checked first: a wrong BDF or driver fails before anything else.
+    let bdfs: Vec<_> = cli
+        .devices
+        .iter()
+        .map(|DeviceSpec::Vfio(bdf)| *bdf)
+        .collect();
+    let assign = vfio::check_all(Path::new("/"), &bdfs).map_err(vfio::VfioError::from)?;
     if let Some(path) = &cli.api_socket {
         log::info!(
             "--api-socket {}: the control socket is not implemented yet",
@@ -65,9 +71,13 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
     let entry = boot::load(&mem, &layout, &spec)?;
 
     let kvm = vm::open_kvm()?;
-    let vm = vm::create(&kvm, cli.cpus)?;
+    let vm = Arc::new(vm::create(&kvm, cli.cpus)?);
     memory::register(&vm, &mem)?;
-    GsiRouting::legacy().commit(&vm)?;
+    let routing = Arc::new(Mutex::new(GsiRouting::legacy()));
+    routing
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .commit(&vm)?;
 
     let exit = Arc::new(ExitNotifier::new().map_err(Error::EventFd)?);
     let buses = Buses {
@@ -76,7 +86,24 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
     };
     let serial = attach_serial(&vm, &buses, &cli.serial)?;
     attach_acpi_pm(&buses, &exit)?;
-    attach_pci(&buses, &layout)?;
+    let (pci, mapper) = attach_pci(&buses, &layout)?;
+    // Rolled back if a later step fails; kept until the process exits once vCPUs run.
+    let assigned = vfio::attach(
+        VfioContext {
+            vm: &vm,
+            routing: &routing,
+            mem: &mem,
+            pci: &pci,
+            mapper: &mapper,
+            bars: BarAllocator::new(
+                (PCI_MMIO32_START, PCI_MMIO32_SIZE),
+                layout.pci_mmio64_window(),
+                pci_io_window(),
+            ),
+            first_slot: memory::slot_count(&mem),
+        },
+        &assign,
+    )?;
 
     let handlers = ExitHandlers {
         pio: buses.pio.clone(),
@@ -105,7 +132,9 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
     for v in vcpus {
         v.spawn()?;
     }
+    assigned.keep_until_exit();
 
+    crate::seccomp::apply(crate::seccomp::ThreadKind::EventLoop)?;
     let reason = event_loop::run(exit, Some(serial.clone()))?;
     serial.lock().unwrap_or_else(|e| e.into_inner()).flush();
     Ok(reason)
@@ -148,8 +177,20 @@ fn attach_acpi_pm(buses: &Buses, exit: &Arc<ExitNotifier>) -> Result<(), Error> 
     Ok(())
 }
 
-/// The PCI root bus with its host bridge, reachable through 0xCF8/0xCFC and ECAM.
-fn attach_pci(buses: &Buses, layout: &MemoryLayout) -> Result<Arc<Mutex<PciBus>>, Error> {
+/// The PCI I/O port window, `(base, size)`.
+fn pci_io_window() -> (u64, u64) {
+    (
+        u64::from(PCI_IO_START),
+        u64::from(PCI_IO_END - PCI_IO_START) + 1,
+    )
+}
+
+/// The PCI root bus with its host bridge, reachable through 0xCF8/0xCFC and ECAM; returns
+/// the bus and the mapper that keeps BAR traps in line with it.
+fn attach_pci(
+    buses: &Buses,
+    layout: &MemoryLayout,
+) -> Result<(Arc<Mutex<PciBus>>, BarMapper), Error> {
     let pci = Arc::new(Mutex::new(PciBus::new()));
     pci.lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -159,10 +200,7 @@ fn attach_pci(buses: &Buses, layout: &MemoryLayout) -> Result<Arc<Mutex<PciBus>>
             (PCI_MMIO32_START, PCI_MMIO32_SIZE),
             layout.pci_mmio64_window(),
         ],
-        io: vec![(
-            u64::from(PCI_IO_START),
-            u64::from(PCI_IO_END - PCI_IO_START) + 1,
-        )],
+        io: vec![pci_io_window()],
     };
     let mapper = BarMapper::new(&pci, &buses.mmio, &buses.pio, windows);
     let config_io = Arc::new(Mutex::new(PciConfigIo::new(pci.clone(), mapper.clone())));
@@ -171,7 +209,7 @@ fn attach_pci(buses: &Buses, layout: &MemoryLayout) -> Result<Arc<Mutex<PciBus>>
         u64::from(PCI_CONFIG_IO_LEN),
         config_io,
     )?;
-    let ecam = Arc::new(Mutex::new(PciEcam::new(pci.clone(), mapper)));
+    let ecam = Arc::new(Mutex::new(PciEcam::new(pci.clone(), mapper.clone())));
     buses.mmio.insert(ECAM_BASE, ECAM_SIZE, ecam)?;
-    Ok(pci)
+    Ok((pci, mapper))
 }

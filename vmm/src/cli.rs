@@ -49,6 +49,9 @@ pub struct Cli {
     /// The guest's name (policies refer to guests by name).
     #[arg(long, value_name = "NAME", default_value = "guest")]
     pub name: String,
+    /// What a system call outside a thread's seccomp filter does: trap, kill, log or off.
+    #[arg(long, value_name = "MODE", default_value = "trap", value_enum)]
+    pub seccomp: crate::seccomp::SeccompMode,
 }
 
 /// Where the serial console's output goes.

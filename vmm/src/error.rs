@@ -8,14 +8,15 @@ use crate::interrupts::RoutingError;
 use crate::memory::MemoryError;
 use crate::pci::PciBusError;
 use crate::vcpu::VcpuError;
+use crate::vfio::VfioError;
 use crate::vm::VmError;
 
 /// Everything that can stop vmm before or while the guest runs.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// `--device vfio=...` was given.
-    #[error("VFIO assignment is not implemented yet")]
-    VfioNotImplemented,
+    /// Assigning a function through VFIO.
+    #[error(transparent)]
+    Vfio(#[from] VfioError),
     /// KVM or the VM.
     #[error(transparent)]
     Vm(#[from] VmError),
@@ -40,6 +41,9 @@ pub enum Error {
     /// vCPUs.
     #[error(transparent)]
     Vcpu(#[from] VcpuError),
+    /// A seccomp filter.
+    #[error(transparent)]
+    Seccomp(#[from] crate::seccomp::SeccompError),
     /// The event loop.
     #[error(transparent)]
     EventLoop(#[from] EventLoopError),

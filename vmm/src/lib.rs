@@ -18,7 +18,9 @@ pub mod layout;
 pub mod logger;
 pub mod memory;
 pub mod pci;
+pub mod seccomp;
 pub mod vcpu;
+pub mod vfio;
 pub mod vm;
 
 pub use error::Error;

@@ -31,6 +31,10 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Err(e) = vmm::seccomp::set_mode(args.seccomp) {
+        eprintln!("vmm: {e}");
+        return ExitCode::from(EXIT_FAILURE);
+    }
     match builder::run(&args) {
         Ok(VmExit::PowerOff) => ExitCode::from(EXIT_POWER_OFF),
         Ok(VmExit::Reset) => {

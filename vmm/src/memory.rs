@@ -43,6 +43,11 @@ pub fn allocate(layout: &MemoryLayout) -> Result<GuestMemoryMmap, MemoryError> {
     })
 }
 
+/// How many KVM slots [`register`] uses (the first free slot after RAM).
+pub fn slot_count(mem: &GuestMemoryMmap) -> u32 {
+    mem.iter().count() as u32
+}
+
 /// Registers every region of `mem` with KVM, one slot each, starting at slot 0.
 pub fn register(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), MemoryError> {
     for (slot, region) in (0u32..).zip(mem.iter()) {

@@ -34,3 +34,12 @@ bind_vfio() {
     [ "$(basename "$(readlink "$_dev/driver")")" = vfio-pci ] || fail "bind_vfio: $1 is not bound to vfio-pci"
     echo "bound $1 to vfio-pci (IOMMU group $(basename "$(readlink "$_dev/iommu_group")"))"
 }
+
+# running NAME: true if a process whose command name is NAME is alive (busybox-static
+# has no pgrep).
+running() {
+    for _comm in /proc/[0-9]*/comm; do
+        [ "$(cat "$_comm" 2>/dev/null)" = "$1" ] && return 0
+    done
+    return 1
+}

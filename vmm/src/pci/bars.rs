@@ -1,7 +1,8 @@
 //! Traps for BAR windows: when a function's BAR starts or stops decoding, its range is added
 //! to or removed from the port or MMIO bus, inside the windows the DSDT gives the guest.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 use devices::pci::{BarKind, BarRange};
 
@@ -54,6 +55,33 @@ impl BarWindows {
     }
 }
 
+/// Told when a function's BAR starts or stops decoding, after the bus trap is in place
+/// (or before it goes): how an assigned function maps its BARs straight into the guest.
+pub trait BarListener: Send + Sync {
+    /// `bar` now decodes (and is trapped on its bus).
+    fn bar_mapped(&self, bar: &BarRange);
+    /// `bar` no longer decodes.
+    fn bar_unmapped(&self, bar: &BarRange);
+}
+
+/// The listeners, by `devfn`.
+#[derive(Clone, Default)]
+struct Listeners(Arc<RwLock<BTreeMap<u8, Arc<dyn BarListener>>>>);
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        f.debug_list().entries(map.keys()).finish()
+    }
+}
+
+impl Listeners {
+    fn get(&self, devfn: u8) -> Option<Arc<dyn BarListener>> {
+        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(&devfn).cloned()
+    }
+}
+
 /// Applies [`BarChange`]s to the buses. Holds the buses weakly: the buses hold the config
 /// handlers that hold this.
 #[derive(Debug, Clone)]
@@ -62,6 +90,7 @@ pub struct BarMapper {
     mmio: Weak<Bus>,
     pio: Weak<Bus>,
     windows: BarWindows,
+    listeners: Listeners,
 }
 
 impl BarMapper {
@@ -77,7 +106,19 @@ impl BarMapper {
             mmio: Arc::downgrade(mmio),
             pio: Arc::downgrade(pio),
             windows,
+            listeners: Listeners::default(),
         }
+    }
+
+    /// Tells `listener` about every BAR of `devfn` that starts or stops decoding (shared by
+    /// every clone of this mapper).
+    pub fn listen(&self, devfn: u8, listener: Arc<dyn BarListener>) {
+        let mut map = self
+            .listeners
+            .0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.insert(devfn, listener);
     }
 
     /// Applies `changes` in order. Guest-programmed BARs outside the windows or over other
@@ -93,8 +134,12 @@ impl BarMapper {
                 BarChange::Unmap { devfn, bar } | BarChange::Map { devfn, bar } => (*devfn, *bar),
             };
             let bus = if bar.kind == BarKind::Io { &pio } else { &mmio };
+            let listener = self.listeners.get(devfn);
             match change {
                 BarChange::Unmap { .. } => {
+                    if let Some(l) = &listener {
+                        l.bar_unmapped(&bar);
+                    }
                     // Not mapped if it was refused when it appeared; nothing to undo then.
                     let _ = bus.remove(bar.base);
                 }
@@ -111,13 +156,18 @@ impl BarMapper {
                         devfn,
                         index: bar.index,
                     }));
-                    if let Err(e) = bus.insert(bar.base, bar.size, trap) {
-                        crate::warn_ratelimited!(
+                    match bus.insert(bar.base, bar.size, trap) {
+                        Ok(()) => {
+                            if let Some(l) = &listener {
+                                l.bar_mapped(&bar);
+                            }
+                        }
+                        Err(e) => crate::warn_ratelimited!(
                             "pci {:02x}.{}: BAR{}: {e}; not mapped",
                             devfn >> 3,
                             devfn & 7,
                             bar.index
-                        );
+                        ),
                     }
                 }
             }
@@ -178,5 +228,48 @@ mod tests {
             bar: bar(BarKind::Mmio32, 0x1000, 0x1000),
         }]);
         assert!(!mmio.read(0x1000, &mut d), "outside the windows");
+    }
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(bool, u64)>>);
+
+    impl BarListener for Recorder {
+        fn bar_mapped(&self, bar: &BarRange) {
+            self.0.lock().unwrap().push((true, bar.base));
+        }
+        fn bar_unmapped(&self, bar: &BarRange) {
+            self.0.lock().unwrap().push((false, bar.base));
+        }
+    }
+
+    #[test]
+    fn listeners_hear_of_their_function_only_and_of_accepted_maps_only() {
+        let pci = Arc::new(Mutex::new(PciBus::new()));
+        let (mmio, pio) = (Arc::new(Bus::new("mmio")), Arc::new(Bus::new("pio")));
+        let w = BarWindows {
+            mmio: vec![(0xc000_0000, 0x2000_0000)],
+            io: vec![],
+        };
+        let m = BarMapper::new(&pci, &mmio, &pio, w);
+        let heard = Arc::new(Recorder::default());
+        m.clone().listen(8, heard.clone());
+        let b = bar(BarKind::Mmio32, 0xc000_0000, 0x1000);
+        let outside = bar(BarKind::Mmio32, 0x1000, 0x1000);
+        m.apply(&[
+            BarChange::Map { devfn: 8, bar: b },
+            BarChange::Map {
+                devfn: 16,
+                bar: bar(BarKind::Mmio32, 0xc001_0000, 0x1000),
+            },
+            BarChange::Map {
+                devfn: 8,
+                bar: outside,
+            },
+            BarChange::Unmap { devfn: 8, bar: b },
+        ]);
+        assert_eq!(
+            *heard.0.lock().unwrap(),
+            vec![(true, 0xc000_0000), (false, 0xc000_0000)]
+        );
     }
 }

@@ -13,5 +13,5 @@ pub mod host_bridge;
 #[cfg(test)]
 pub mod mock;
 
-pub use bars::{BarMapper, BarWindows};
+pub use bars::{BarListener, BarMapper, BarWindows};
 pub use bus::{BarChange, PciBus, PciBusError};

@@ -116,7 +116,15 @@ impl Vcpu {
         let cpu = self.cpu;
         std::thread::Builder::new()
             .name(format!("vcpu{cpu}"))
-            .spawn(move || self.run())
+            .spawn(
+                move || match crate::seccomp::apply(crate::seccomp::ThreadKind::Vcpu) {
+                    Ok(()) => self.run(),
+                    Err(e) => self
+                        .handlers
+                        .exit
+                        .notify(VmExit::Error(format!("vCPU {cpu}: {e}"))),
+                },
+            )
             .map_err(|source| VcpuError::Spawn { cpu, source })
     }
 

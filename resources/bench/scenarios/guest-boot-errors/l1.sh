@@ -2,6 +2,12 @@
 # clear line and a non-zero exit, and leaves nothing running.
 set -u
 . /etc/bench/lib.sh
+
+# The leftover-process check must be able to see a live process, or it proves nothing.
+sleep 60 &
+running sleep || fail "running() cannot see a live process"
+kill $! 2>/dev/null
+wait $! 2>/dev/null
 BDF=0000:0d:00.0
 BOOT="--initramfs /l2/initramfs --cmdline console=ttyS0 --cpus 1 --serial stdout"
 
@@ -14,7 +20,7 @@ expect_failure() {
     echo "@@error-case $_name rc=$_rc stderr=$(tail -n 1 /tmp/err)"
     [ "$_rc" -ne 0 ] || fail "$_name: vmm exited 0"
     grep -q -- "$_pattern" /tmp/err || fail "$_name: stderr lacks '$_pattern': $(cat /tmp/err)"
-    pgrep -x vmm >/dev/null && fail "$_name: a vmm process is still running"
+    running vmm && fail "$_name: a vmm process is still running"
     echo "ok: $_name"
 }
 

@@ -3,6 +3,12 @@
 # device. vmm-probe measures boot-to-init and memory beyond guest RAM for each.
 set -u
 . /etc/bench/lib.sh
+
+# The leftover-process check must be able to see a live process, or it proves nothing.
+sleep 60 &
+running sleep || fail "running() cannot see a live process"
+kill $! 2>/dev/null
+wait $! 2>/dev/null
 BDF=0000:0d:00.0
 MEM_MIB=512
 CMDLINE="console=ttyS0 panic=-1 quiet"
@@ -14,7 +20,7 @@ for cpus in 1 2; do
         vmm --kernel /l2/vmlinuz --initramfs /l2/initramfs --cmdline "$CMDLINE" \
             --memory "${MEM_MIB}M" --cpus "$cpus" --device "vfio=$BDF" --serial stdout \
         || fail "vmm with $cpus vCPU(s) did not exit 0"
-    pgrep -x vmm >/dev/null && fail "a vmm process is still running"
+    running vmm && fail "a vmm process is still running"
 done
 
 # The same guest under QEMU as the L1 VMM: the benchmark's baseline (never asserted on).

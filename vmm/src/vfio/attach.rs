@@ -1,0 +1,177 @@
+//! Assigns the checked functions to the VM, one `attach` step per function: open it in
+//! the container, build its passthrough model with a backend and an interrupt sink, place
+//! its BARs, mmap what may be mapped, put it on the PCI bus and let its BAR slots follow
+//! the guest's BAR programming. Guest RAM is mapped for DMA once every group is in the
+//! container (the IOMMU type is set when the first group joins).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use devices::vfio::{PassthroughBuilder, PassthroughFunction};
+use kvm_ioctls::VmFd;
+use vfio_ioctls::{VfioContainer, VfioDevice, VfioOps};
+
+use super::backend::VfioBackend;
+use super::bar_alloc::{placement_order, BarAllocator};
+use super::bar_slots::{BarSlots, SlotAllocator};
+use super::container::{self, DmaMappings};
+use super::error::VfioError;
+use super::events::IrqEvents;
+use super::mmap::map_bars;
+use super::preflight::Checked;
+use super::sink::VfioInterruptSink;
+use crate::interrupts::GsiRouting;
+use crate::memory::GuestMemoryMmap;
+use crate::pci::{BarMapper, PciBus};
+
+/// What the assignment needs from the VM being built.
+pub struct VfioContext<'a> {
+    /// The VM.
+    pub vm: &'a Arc<VmFd>,
+    /// The GSI routing table shared with the rest of the VMM.
+    pub routing: &'a Arc<Mutex<GsiRouting>>,
+    /// Guest RAM (mapped for DMA).
+    pub mem: &'a GuestMemoryMmap,
+    /// The PCI root bus.
+    pub pci: &'a Arc<Mutex<PciBus>>,
+    /// Where BAR changes are applied (and reported to the BAR slots).
+    pub mapper: &'a BarMapper,
+    /// Where BARs are placed.
+    pub bars: BarAllocator,
+    /// The first KVM memory slot free for BARs (RAM has the ones below).
+    pub first_slot: u32,
+}
+
+/// Keeps the assignment alive: the DMA mappings (dropped first), the devices and the
+/// container.
+#[derive(Default)]
+pub struct Assigned {
+    dma: Option<DmaMappings>,
+    backends: Vec<Arc<VfioBackend>>,
+    container: Option<Arc<VfioContainer>>,
+}
+
+impl std::fmt::Debug for Assigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assigned")
+            .field("dma", &self.dma)
+            .field("devices", &self.backends.len())
+            .field("container", &self.container.is_some())
+            .finish()
+    }
+}
+
+impl Assigned {
+    /// Keeps the DMA mappings, the devices and the container until the process exits,
+    /// when the kernel releases them: once vCPUs run, a device may do DMA until the very
+    /// end, and whichever thread of a running VM drops the last reference (under its
+    /// seccomp filter, with BAR mmaps still in place) must not tear VFIO down.
+    pub fn keep_until_exit(self) {
+        std::mem::forget(self);
+    }
+}
+
+/// Assigns every function of `checked` (nothing to do when it is empty).
+pub fn attach(mut ctx: VfioContext<'_>, checked: &[Checked]) -> Result<Assigned, VfioError> {
+    if checked.is_empty() {
+        return Ok(Assigned::default());
+    }
+    let container = container::open(ctx.vm)?;
+    let slots = Arc::new(Mutex::new(SlotAllocator::new(ctx.first_slot)));
+    let mut assigned = Assigned {
+        container: Some(container.clone()),
+        ..Assigned::default()
+    };
+    for function in checked {
+        let backend = attach_one(&mut ctx, &container, &slots, function)?;
+        assigned.backends.push(backend);
+    }
+    assigned.dma = Some(DmaMappings::map(&container, ctx.mem)?);
+    Ok(assigned)
+}
+
+fn attach_one(
+    ctx: &mut VfioContext<'_>,
+    container: &Arc<VfioContainer>,
+    slots: &Arc<Mutex<SlotAllocator>>,
+    checked: &Checked,
+) -> Result<Arc<VfioBackend>, VfioError> {
+    let bdf = checked.bdf.to_string();
+    let ops: Arc<dyn VfioOps> = container.clone();
+    let device =
+        VfioDevice::new(&checked.sysfs, ops, false).map_err(|e| VfioError::OpenDevice {
+            bdf: bdf.clone(),
+            error: e.to_string(),
+        })?;
+    let io = |source| VfioError::Io {
+        bdf: bdf.clone(),
+        source,
+    };
+    let events = Arc::new(IrqEvents::new().map_err(io)?);
+    let backend = Arc::new(VfioBackend::new(device, events.clone()).map_err(io)?);
+    let sink = VfioInterruptSink::new(
+        ctx.vm.clone(),
+        ctx.routing.clone(),
+        events,
+        None,
+        bdf.clone(),
+    );
+    let mut function = PassthroughBuilder::new(backend.clone(), Box::new(sink))
+        .build()
+        .map_err(|source| VfioError::Model {
+            bdf: bdf.clone(),
+            source,
+        })?;
+    place_bars(&mut function, &mut ctx.bars, &bdf)?;
+    let areas = map_bars(
+        backend.fd(),
+        function.bar_mappings(),
+        |index| backend.bar_region(index).offset,
+        |index| backend.sparse_mmap(index),
+    );
+    let mapped: u64 = areas.iter().map(|a| a.size).sum();
+    let devfn = {
+        let mut pci = ctx.pci.lock().unwrap_or_else(PoisonError::into_inner);
+        let devfn = pci.free_device()? << 3;
+        pci.add(devfn, Box::new(function))?;
+        devfn
+    };
+    let bar_slots = BarSlots::new(ctx.vm.clone(), slots.clone(), areas, bdf.clone());
+    ctx.mapper.listen(devfn, Arc::new(bar_slots));
+    log::info!(
+        "assigned {bdf} as 00:{:02x}.0 ({mapped:#x} bytes of BARs mapped directly)",
+        devfn >> 3
+    );
+    Ok(backend)
+}
+
+/// Gives each BAR a firmware-style base (largest first) so the guest keeps it.
+fn place_bars(
+    function: &mut PassthroughFunction<Arc<VfioBackend>>,
+    alloc: &mut BarAllocator,
+    bdf: &str,
+) -> Result<(), VfioError> {
+    let mut bars: Vec<_> = function
+        .bar_mappings()
+        .iter()
+        .filter(|m| m.region_size > 0)
+        .map(|m| (m.index, m.kind, m.region_size))
+        .collect();
+    placement_order(&mut bars);
+    for (index, kind, size) in bars {
+        let base = alloc
+            .allocate(kind, size)
+            .ok_or_else(|| VfioError::NoBarSpace {
+                bdf: bdf.to_owned(),
+                index,
+                size,
+            })?;
+        function
+            .set_bar_base(index, base)
+            .map_err(|source| VfioError::Bar {
+                bdf: bdf.to_owned(),
+                source,
+            })?;
+        log::debug!("{bdf}: BAR{index} ({kind:?}, {size:#x} bytes) at {base:#x}");
+    }
+    Ok(())
+}
