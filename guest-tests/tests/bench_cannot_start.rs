@@ -42,26 +42,25 @@ fn missing_qemu_is_a_clear_error() {
     assert!(err.contains("bench setup"), "{err}");
 }
 
-/// A directory with a stand-in `qemu-system-x86_64` that only answers `--version`, so the
-/// checks after QEMU's are reached whether or not QEMU is installed here.
-fn fake_qemu_path(dir: &Path) -> String {
+/// A directory with a stand-in `qemu-system-x86_64` that only prints `version_line` for
+/// `--version`, and a PATH that finds it first, so the checks after QEMU's are reached
+/// whether or not QEMU is installed here.
+fn fake_qemu_path(dir: &Path, version_line: &str) -> String {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("fake-bin");
     std::fs::create_dir_all(&bin).unwrap();
     let qemu = bin.join("qemu-system-x86_64");
-    std::fs::write(
-        &qemu,
-        "#!/bin/sh\necho 'QEMU emulator version 10.0.2 (fake)'\n",
-    )
-    .unwrap();
+    std::fs::write(&qemu, format!("#!/bin/sh\necho '{version_line}'\n")).unwrap();
     std::fs::set_permissions(&qemu, std::fs::Permissions::from_mode(0o755)).unwrap();
     format!("{}:/usr/local/bin:/usr/bin:/bin", bin.display())
 }
 
+const QEMU_10: &str = "QEMU emulator version 10.0.2 (fake)";
+
 #[test]
 fn missing_kernel_is_a_clear_error() {
     let dir = empty_dir("nokernel");
-    let path = fake_qemu_path(&dir);
+    let path = fake_qemu_path(&dir, QEMU_10);
     let out = bench(&["run", "host-cxl"], &dir, Some(&path));
     assert_eq!(
         out.status.code(),
@@ -80,14 +79,8 @@ fn missing_kernel_is_a_clear_error() {
 
 #[test]
 fn old_qemu_is_refused() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = empty_dir("oldqemu");
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let qemu = bin.join("qemu-system-x86_64");
-    std::fs::write(&qemu, "#!/bin/sh\necho 'QEMU emulator version 7.2.15'\n").unwrap();
-    std::fs::set_permissions(&qemu, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:/usr/bin:/bin", bin.display());
+    let path = fake_qemu_path(&dir, "QEMU emulator version 7.2.15");
     let out = bench(&["run", "host-cxl"], &dir, Some(&path));
     assert_eq!(out.status.code(), Some(EXIT_BENCH_ERROR));
     assert!(
@@ -106,7 +99,7 @@ fn unknown_scenario_and_topology_are_clear_errors() {
 
     let script = dir.join("s.sh");
     std::fs::write(&script, "true\n").unwrap();
-    let path = fake_qemu_path(&dir);
+    let path = fake_qemu_path(&dir, QEMU_10);
     let out = bench(
         &[
             "script",

@@ -43,3 +43,14 @@ running() {
     done
     return 1
 }
+
+# check_running_sees_processes: fails unless `running` can see a live process (so a
+# "nothing is left running" check is not vacuous).
+check_running_sees_processes() {
+    sleep 60 &
+    _pid=$!
+    running sleep || fail "running() cannot see a live process"
+    kill "$_pid" 2>/dev/null
+    wait "$_pid" 2>/dev/null
+    return 0
+}

@@ -4,10 +4,7 @@ set -u
 . /etc/bench/lib.sh
 
 # The leftover-process check must be able to see a live process, or it proves nothing.
-sleep 60 &
-running sleep || fail "running() cannot see a live process"
-kill $! 2>/dev/null
-wait $! 2>/dev/null
+check_running_sees_processes
 BDF=0000:0d:00.0
 BOOT="--initramfs /l2/initramfs --cmdline console=ttyS0 --cpus 1 --serial stdout"
 

@@ -5,10 +5,7 @@ set -u
 . /etc/bench/lib.sh
 
 # The leftover-process check must be able to see a live process, or it proves nothing.
-sleep 60 &
-running sleep || fail "running() cannot see a live process"
-kill $! 2>/dev/null
-wait $! 2>/dev/null
+check_running_sees_processes
 BDF=0000:0d:00.0
 MEM_MIB=512
 CMDLINE="console=ttyS0 panic=-1 quiet"
