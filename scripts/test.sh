@@ -8,8 +8,8 @@ bench() { cargo run -q --locked -p guest-tests --bin bench -- "$@"; }
 echo "== cargo test --workspace"
 cargo test --locked --workspace
 
-echo "== bench setup"
-bench setup
+echo "== bench setup (with the 7.x kernel: guest-doe runs L2 on it too)"
+bench setup --sid-kernel
 
 echo "== bench run --all"
 bench run --all --quiet

@@ -3,5 +3,6 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod doe_bench;
 pub mod probe;
 pub mod scenarios;

@@ -11,9 +11,14 @@ use vmm_sys_util::eventfd::EventFd;
 use crate::acpi::{self, dsdt::DsdtConfig, AcpiConfig};
 use crate::boot::{self, BootSpec};
 use crate::bus::Bus;
-use crate::cli::{Cli, DeviceSpec, SerialTarget};
+use crate::cli::{AuditTarget, Cli, DeviceSpec, SerialTarget};
+use crate::control::{
+    self,
+    server::{AuditTimer, ControlServer, SighupReload},
+};
 use crate::devices::acpi_pm::{AcpiPm, PM_BASE, PM_LEN};
 use crate::devices::serial::{SerialDevice, COM1_BASE, COM1_GSI, COM1_LEN};
+use crate::doe::{AuditSink, DoeAdmin, DoeContext};
 use crate::error::Error;
 use crate::exit::{ExitNotifier, VmExit};
 use crate::interrupts::GsiRouting;
@@ -44,12 +49,24 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         .map(|DeviceSpec::Vfio(bdf)| *bdf)
         .collect();
     let assign = vfio::check_all(Path::new("/"), &bdfs).map_err(vfio::VfioError::from)?;
-    if let Some(path) = &cli.api_socket {
-        log::info!(
-            "--api-socket {}: the control socket is not implemented yet",
-            path.display()
-        );
-    }
+    // The DOE policy next: a bad file fails with its file:line:col before anything runs.
+    let admin = DoeAdmin::load(cli.policy.as_deref(), open_audit(&cli.audit)?)?;
+    // SIGHUP is blocked before any thread starts (every thread inherits the mask), so it
+    // only ever reaches the event loop's signalfd.
+    let sighup = control::server::sighup_fd().map_err(|source| Error::Control {
+        what: "cannot set up SIGHUP".to_owned(),
+        source,
+    })?;
+    let listener = cli
+        .api_socket
+        .as_deref()
+        .map(|path| {
+            control::server::bind(path).map_err(|source| Error::Control {
+                what: format!("cannot create the control socket {}", path.display()),
+                source,
+            })
+        })
+        .transpose()?;
 
     // Guest memory and everything in it first: bad images fail before KVM is touched.
     let layout = MemoryLayout::new(cli.memory);
@@ -101,6 +118,10 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
                 pci_io_window(),
             ),
             first_slot: memory::slot_count(&mem),
+            doe: DoeContext {
+                admin: admin.clone(),
+                guest: cli.name.clone(),
+            },
         },
         &assign,
     )?;
@@ -134,10 +155,52 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
     }
     assigned.keep_until_exit();
 
+    let admin_subscribers = admin_subscribers(&admin, sighup, listener)?;
     crate::seccomp::apply(crate::seccomp::ThreadKind::EventLoop)?;
-    let reason = event_loop::run(exit, Some(serial.clone()))?;
+    let reason = event_loop::run(exit, Some(serial.clone()), admin_subscribers)?;
     serial.lock().unwrap_or_else(|e| e.into_inner()).flush();
     Ok(reason)
+}
+
+/// The audit log's writer: stderr or a file opened for appending.
+fn open_audit(target: &AuditTarget) -> Result<AuditSink, Error> {
+    Ok(match target {
+        AuditTarget::Stderr => Box::new(std::io::stderr()),
+        AuditTarget::File(path) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| Error::AuditOutput {
+                    path: path.clone(),
+                    source,
+                })?,
+        ),
+    })
+}
+
+/// The event loop's admin subscribers: SIGHUP and the audit timer always, the control
+/// socket when `--api-socket` was given. Built before the loop's seccomp filter.
+fn admin_subscribers(
+    admin: &Arc<DoeAdmin>,
+    sighup: std::os::fd::OwnedFd,
+    listener: Option<std::os::unix::net::UnixListener>,
+) -> Result<Vec<event_loop::Subscriber>, Error> {
+    let timer = AuditTimer::new(admin.clone()).map_err(|source| Error::Control {
+        what: "cannot create the audit timer".to_owned(),
+        source,
+    })?;
+    let mut subscribers: Vec<event_loop::Subscriber> = vec![
+        Arc::new(Mutex::new(SighupReload::new(sighup, admin.clone()))),
+        Arc::new(Mutex::new(timer)),
+    ];
+    if let Some(listener) = listener {
+        subscribers.push(Arc::new(Mutex::new(ControlServer::new(
+            listener,
+            admin.clone(),
+        ))));
+    }
+    Ok(subscribers)
 }
 
 /// COM1 on the port bus, its interrupt an irqfd on GSI 4.

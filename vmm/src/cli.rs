@@ -43,9 +43,15 @@ pub struct Cli {
     /// Where the guest's serial console (COM1) goes: `stdout` or a file path.
     #[arg(long, value_name = "stdout|FILE", default_value = "stdout", value_parser = parse_serial)]
     pub serial: SerialTarget,
-    /// Path of the control socket (accepted; nothing listens on it yet).
+    /// Path of the control socket (a line protocol: `policy reload`, `policy show`).
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
+    /// The DOE policy file (TOML); the built-in default policy when absent.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Where the audit record of every DOE denial goes: `stderr` or a file (appended).
+    #[arg(long, value_name = "stderr|FILE", default_value = "stderr", value_parser = parse_audit)]
+    pub audit: AuditTarget,
     /// The guest's name (policies refer to guests by name).
     #[arg(long, value_name = "NAME", default_value = "guest")]
     pub name: String,
@@ -60,6 +66,15 @@ pub enum SerialTarget {
     /// vmm's standard output.
     Stdout,
     /// A file, created or truncated.
+    File(PathBuf),
+}
+
+/// Where the DOE audit log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    /// vmm's standard error.
+    Stderr,
+    /// A file, created if missing, appended to.
     File(PathBuf),
 }
 
@@ -171,6 +186,15 @@ pub fn parse_serial(s: &str) -> Result<SerialTarget, String> {
         "" => Err("the serial target must be 'stdout' or a file path".to_owned()),
         "stdout" => Ok(SerialTarget::Stdout),
         path => Ok(SerialTarget::File(PathBuf::from(path))),
+    }
+}
+
+/// Parses `--audit`: `stderr` or a file path.
+pub fn parse_audit(s: &str) -> Result<AuditTarget, String> {
+    match s {
+        "" => Err("the audit target must be 'stderr' or a file path".to_owned()),
+        "stderr" => Ok(AuditTarget::Stderr),
+        path => Ok(AuditTarget::File(PathBuf::from(path))),
     }
 }
 

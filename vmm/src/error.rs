@@ -55,6 +55,25 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
+    /// The DOE policy file (its message carries `file:line:col`).
+    #[error(transparent)]
+    Policy(#[from] policies::PolicyError),
+    /// The audit log file.
+    #[error("cannot open audit log {path}: {source}")]
+    AuditOutput {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The control socket, SIGHUP or the audit timer.
+    #[error("{what}: {source}")]
+    Control {
+        /// What could not be set up.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
     /// An eventfd.
     #[error("cannot create an eventfd: {0}")]
     EventFd(std::io::Error),

@@ -1,5 +1,6 @@
-//! The main thread's event loop (event-manager): waits for the end of the VM and feeds
-//! stdin to the serial console.
+//! The main thread's event loop (event-manager): waits for the end of the VM, feeds
+//! stdin to the serial console, and runs the admin subscribers (control socket, SIGHUP,
+//! audit timer: [`crate::control::server`]).
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -18,7 +19,8 @@ pub enum EventLoopError {
     Epoll(#[from] event_manager::Error),
 }
 
-type Subscriber = Arc<Mutex<dyn MutEventSubscriber + Send>>;
+/// A subscriber the loop runs.
+pub type Subscriber = Arc<Mutex<dyn MutEventSubscriber + Send>>;
 
 /// Drains the exit eventfd; the loop checks the recorded reason after each round.
 struct ExitWatcher {
@@ -67,12 +69,17 @@ impl MutEventSubscriber for SerialInput {
     }
 }
 
-/// Runs until a vCPU or device reports the end of the VM; returns why.
+/// Runs until a vCPU or device reports the end of the VM; returns why. `extra` are the
+/// admin subscribers (control socket, SIGHUP, audit timer).
 pub fn run(
     exit: Arc<ExitNotifier>,
     serial_input: Option<Arc<Mutex<SerialDevice>>>,
+    extra: Vec<Subscriber>,
 ) -> Result<VmExit, EventLoopError> {
     let mut manager: EventManager<Subscriber> = EventManager::new()?;
+    for subscriber in extra {
+        manager.add_subscriber(subscriber);
+    }
     manager.add_subscriber(Arc::new(Mutex::new(ExitWatcher { exit: exit.clone() })));
     if let Some(serial) = serial_input {
         if std::io::stdin().as_raw_fd() >= 0 {

@@ -6,8 +6,21 @@ use crate::protocol::MAX_OBJECT_DWORDS;
 /// a guest's virtual mailbox has at most one, a host tool a few.
 const DEFAULT_QUEUE_DEPTH: usize = 8;
 
-/// A mediator's limits.
+/// The mediator's threads, as an [`MediatorConfig::on_thread_start`] hook sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediatorThread {
+    /// The worker that drives the physical mailbox.
+    Worker,
+    /// The notifier that hands results to the clients' sinks.
+    Notifier,
+}
+
+/// Called first thing on each mediator thread, before it touches the mailbox or a sink
+/// (a VMM applies the thread's seccomp filter there).
+pub type ThreadStartHook = fn(MediatorThread);
+
+/// A mediator's limits.
+#[derive(Debug, Clone, Copy)]
 pub struct MediatorConfig {
     /// Submissions one client may have queued; one more is refused with
     /// [`ExchangeError::QueueFull`](super::ExchangeError::QueueFull).
@@ -17,6 +30,8 @@ pub struct MediatorConfig {
     /// Abort the mailbox before the first Discovery, as Linux does when it creates one,
     /// to clear whatever a previous owner left.
     pub reset_on_start: bool,
+    /// Run at the start of the worker and of the notifier thread; `None` by default.
+    pub on_thread_start: Option<ThreadStartHook>,
 }
 
 impl Default for MediatorConfig {
@@ -25,6 +40,7 @@ impl Default for MediatorConfig {
             queue_depth: DEFAULT_QUEUE_DEPTH,
             max_request_dwords: MAX_OBJECT_DWORDS,
             reset_on_start: true,
+            on_thread_start: None,
         }
     }
 }

@@ -46,7 +46,7 @@ mod tests;
 
 pub use client::MediatorClient;
 pub use completion::{Completion, ExchangeResult};
-pub use config::MediatorConfig;
+pub use config::{MediatorConfig, MediatorThread, ThreadStartHook};
 pub use error::{ExchangeError, MediatorError};
 pub use ids::{ClientId, SubmissionId};
 pub use owner::Mediator;

@@ -9,7 +9,7 @@ use log::{info, warn};
 
 use super::client::MediatorClient;
 use super::completion::Completion;
-use super::config::MediatorConfig;
+use super::config::{MediatorConfig, MediatorThread};
 use super::error::{ExchangeError, MediatorError};
 use super::scheduler::{AdmitAll, Scheduler};
 use super::state::State;
@@ -80,14 +80,25 @@ impl Mediator {
             scheduler,
             notices,
         )));
+        let hook = config.on_thread_start;
         let notifier = thread::Builder::new()
             .name(format!("doe-notify-{cap_offset:x}"))
-            .spawn(move || run_notifier(receiver))
+            .spawn(move || {
+                if let Some(hook) = hook {
+                    hook(MediatorThread::Notifier);
+                }
+                run_notifier(receiver)
+            })
             .map_err(MediatorError::Spawn)?;
         let worker_shared = shared.clone();
         let worker = thread::Builder::new()
             .name(format!("doe-mediator-{cap_offset:x}"))
-            .spawn(move || run_worker(worker_shared, mailbox));
+            .spawn(move || {
+                if let Some(hook) = hook {
+                    hook(MediatorThread::Worker);
+                }
+                run_worker(worker_shared, mailbox)
+            });
         let worker = match worker {
             Ok(worker) => worker,
             Err(e) => {

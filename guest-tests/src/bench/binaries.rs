@@ -31,6 +31,10 @@ pub const L1_BINARIES: &[Binary] = &[
         name: "vmm-probe",
     },
     Binary {
+        package: "guest-tests",
+        name: "doe-bench",
+    },
+    Binary {
         package: "vmm",
         name: "vmm",
     },
@@ -45,6 +49,10 @@ pub const L2_BINARIES: &[Binary] = &[
     Binary {
         package: "guest-tests",
         name: "pci-inventory",
+    },
+    Binary {
+        package: "guest-tests",
+        name: "doe-bench",
     },
 ];
 

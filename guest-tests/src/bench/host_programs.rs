@@ -1,6 +1,6 @@
-//! Host programs copied into L1 with their shared libraries and data: e.g. QEMU, so a
+//! Host programs copied into L1 or L2 with their shared libraries and data: e.g. QEMU, so a
 //! scenario can compare our `vmm` with QEMU as the L1 VMM on the same kernel, initramfs
-//! and device, in the same bench run.
+//! and device, in the same bench run; or `lspci`, so L2 can decode what it sees.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,22 +20,31 @@ pub struct HostProgram {
     pub data: &'static [&'static str],
 }
 
-/// The programs the bench knows how to carry into L1.
-pub const HOST_PROGRAMS: &[HostProgram] = &[HostProgram {
-    name: "qemu",
-    binary: "/usr/bin/qemu-system-x86_64",
-    // SeaBIOS and the option ROMs a `-kernel` boot of q35 loads (Debian's QEMU searches
-    // /usr/share/qemu and /usr/share/seabios).
-    data: &[
-        "/usr/share/seabios",
-        "/usr/share/qemu/linuxboot.bin",
-        "/usr/share/qemu/linuxboot_dma.bin",
-        "/usr/share/qemu/kvmvapic.bin",
-        "/usr/share/qemu/pvh.bin",
-        "/usr/share/qemu/multiboot.bin",
-        "/usr/share/qemu/multiboot_dma.bin",
-    ],
-}];
+/// The programs the bench knows how to carry into L1 or L2.
+pub const HOST_PROGRAMS: &[HostProgram] = &[
+    HostProgram {
+        name: "qemu",
+        binary: "/usr/bin/qemu-system-x86_64",
+        // SeaBIOS and the option ROMs a `-kernel` boot of q35 loads (Debian's QEMU searches
+        // /usr/share/qemu and /usr/share/seabios).
+        data: &[
+            "/usr/share/seabios",
+            "/usr/share/qemu/linuxboot.bin",
+            "/usr/share/qemu/linuxboot_dma.bin",
+            "/usr/share/qemu/kvmvapic.bin",
+            "/usr/share/qemu/pvh.bin",
+            "/usr/share/qemu/multiboot.bin",
+            "/usr/share/qemu/multiboot_dma.bin",
+        ],
+    },
+    // pciutils' lspci (Debian package `pciutils`, installed by `bench setup`) with the PCI ID
+    // database it names devices and capabilities from.
+    HostProgram {
+        name: "lspci",
+        binary: "/usr/bin/lspci",
+        data: &["/usr/share/misc/pci.ids"],
+    },
+];
 
 /// The host program called `name`.
 pub fn find(name: &str) -> Result<HostProgram, BenchError> {
@@ -110,6 +119,6 @@ mod tests {
         assert!(find("nope")
             .unwrap_err()
             .to_string()
-            .contains("known: qemu"));
+            .contains("known: qemu, lspci"));
     }
 }

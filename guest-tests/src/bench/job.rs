@@ -22,6 +22,12 @@ pub const L1_L2_KERNEL: &str = "/l2/vmlinuz";
 /// The L2 initramfs inside L1.
 pub const L1_L2_INITRAMFS: &str = "/l2/initramfs";
 
+/// Where an extra L2 kernel (`Job::extra_l2_kernels`) lands inside L1: `/l2/vmlinuz-7` for
+/// the selector `7`.
+pub fn l1_extra_l2_kernel(selector: &str) -> String {
+    format!("{L1_L2_KERNEL}-{selector}")
+}
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -33,6 +39,8 @@ pub struct Job {
     pub kernel: Option<String>,
     /// L2's kernel, likewise.
     pub l2_kernel: Option<String>,
+    /// More L2 kernels for L1, each at `/l2/vmlinuz-<selector>` (see [`l1_extra_l2_kernel`]).
+    pub extra_l2_kernels: Vec<String>,
     /// The script L1 runs.
     pub l1_script: PathBuf,
     /// The script L2's init runs, if any.
@@ -43,6 +51,8 @@ pub struct Job {
     pub l2_files: Vec<FileMapping>,
     /// Host programs carried into L1 with their libraries (see `host_programs`).
     pub l1_host_programs: Vec<String>,
+    /// Host programs carried into L2 likewise.
+    pub l2_host_programs: Vec<String>,
     /// How long the boot may take in all.
     pub timeout: Duration,
     /// Whether to echo the console to the terminal.
@@ -109,6 +119,25 @@ pub fn run(layout: &Layout, job: &Job) -> Result<Outcome, BenchError> {
     let state = SetupState::load(&layout.setup_state())?;
     let kernel = state.select(job.kernel.as_deref())?;
     let l2_kernel = state.select(job.l2_kernel.as_deref())?;
+    let extra_l2_kernels = job
+        .extra_l2_kernels
+        .iter()
+        .map(|selector| {
+            let kernel = state.select(Some(selector)).map_err(|e| {
+                let why = match e {
+                    BenchError::NotSetUp(why) => why,
+                    other => other.to_string(),
+                };
+                BenchError::NotSetUp(format!(
+                    "{} needs the extra L2 kernel `{selector}` (for {}): {why}",
+                    job.name,
+                    l1_extra_l2_kernel(selector)
+                ))
+            })?;
+            kernel.check()?;
+            Ok((selector.clone(), kernel))
+        })
+        .collect::<Result<Vec<_>, BenchError>>()?;
     let run_dir = layout.run_dir(&job.name);
     fs::create_dir_all(&run_dir).map_err(BenchError::io(&run_dir))?;
     let logs = layout.logs();
@@ -124,11 +153,24 @@ pub fn run(layout: &Layout, job: &Job) -> Result<Outcome, BenchError> {
     build_l2(layout, job, &built, &run_dir.join("l2-staging"), &l2_image)?;
     let l1_image = run_dir.join("l1.cpio");
     let size = build_l1(
-        layout, job, &topology, &kernel, &l2_kernel, &built, &run_dir, &l2_image, &l1_image,
+        layout,
+        job,
+        &topology,
+        &kernel,
+        &l2_kernel,
+        &extra_l2_kernels,
+        &built,
+        &run_dir,
+        &l2_image,
+        &l1_image,
     )?;
     timings.record("build initramfs", started.elapsed());
+    let extra: String = extra_l2_kernels
+        .iter()
+        .map(|(s, k)| format!(" + {} at {}", k.release, l1_extra_l2_kernel(s)))
+        .collect();
     eprintln!(
-        "bench: {} — topology {}, L1 kernel {}, L2 kernel {}, L1 image {:.1} MiB",
+        "bench: {} — topology {}, L1 kernel {}, L2 kernel {}{extra}, L1 image {:.1} MiB",
         job.name,
         topology.name,
         kernel.release,
@@ -188,6 +230,9 @@ fn build_l2(
     for mapping in &job.l2_files {
         image.add_mapping(mapping)?;
     }
+    for name in &job.l2_host_programs {
+        host_programs::install(&image, &host_programs::find(name)?)?;
+    }
     image.pack(out)
 }
 
@@ -198,6 +243,7 @@ fn build_l1(
     topology: &Topology,
     kernel: &Kernel,
     l2_kernel: &Kernel,
+    extra_l2_kernels: &[(String, Kernel)],
     binaries: &[(binaries::Binary, PathBuf)],
     run_dir: &Path,
     l2_image: &Path,
@@ -216,6 +262,9 @@ fn build_l1(
     image.add_bytes("/etc/bench/modules", list.as_bytes(), 0o644)?;
     image.add_file(&job.l1_script, "/etc/bench/l1.sh", 0o755)?;
     image.add_file(&l2_kernel.image(), L1_L2_KERNEL, 0o644)?;
+    for (selector, kernel) in extra_l2_kernels {
+        image.add_file(&kernel.image(), &l1_extra_l2_kernel(selector), 0o644)?;
+    }
     image.add_file(l2_image, L1_L2_INITRAMFS, 0o644)?;
     for name in &job.l1_host_programs {
         host_programs::install(&image, &host_programs::find(name)?)?;

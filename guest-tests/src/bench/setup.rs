@@ -1,7 +1,8 @@
 //! `bench setup`: installs and fetches what the bench needs, idempotently.
 //!
 //! - QEMU 10 (`qemu-system-x86`) from `<codename>-backports`, plus `busybox-static`, `cpio`,
-//!   `xz-utils` — installed into the system with apt, only when missing;
+//!   `xz-utils` and `pciutils` (its `lspci` is carried into L2) — installed into the system
+//!   with apt, only when missing;
 //! - the Debian 6.12 kernel (`linux-image-amd64` from backports) and, with `--sid-kernel`, a
 //!   7.x kernel from sid — downloaded and unpacked under the bench directory, never installed.
 
@@ -20,7 +21,7 @@ use super::runner::{on_path, run_checked, run_output};
 /// Where busybox-static installs its binary.
 pub const BUSYBOX: &str = "/bin/busybox";
 /// Host programs the bench runs.
-const HOST_TOOLS: &[&str] = &["cpio", "xz", "dpkg"];
+const HOST_TOOLS: &[&str] = &["cpio", "xz", "dpkg", "lspci"];
 
 /// What to set up.
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,6 +71,7 @@ pub fn setup(layout: &Layout, options: SetupOptions) -> Result<SetupState, Bench
             "busybox-static",
             "cpio",
             "xz-utils",
+            "pciutils",
         ]))?;
     }
     qemu::check_qemu()?;
@@ -115,7 +117,7 @@ pub fn setup(layout: &Layout, options: SetupOptions) -> Result<SetupState, Bench
     Ok(state)
 }
 
-/// Whether QEMU, busybox-static, cpio and xz are installed.
+/// Whether QEMU, busybox-static, cpio, xz and pciutils (`lspci`, carried into L2) are installed.
 fn host_packages_present() -> bool {
     qemu::check_qemu().is_ok()
         && Path::new(BUSYBOX).is_file()

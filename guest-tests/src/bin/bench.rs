@@ -64,9 +64,15 @@ enum Command {
         /// Extra file for L2: <source>:<destination>.
         #[arg(long = "l2-file", value_name = "SRC:DEST")]
         l2_files: Vec<FileMapping>,
-        /// A host program to carry into L1 with its libraries (known: qemu).
+        /// A host program to carry into L1 with its libraries (known: qemu, lspci).
         #[arg(long = "l1-host-program", value_name = "NAME")]
         l1_host_programs: Vec<String>,
+        /// A host program to carry into L2 with its libraries (known: qemu, lspci).
+        #[arg(long = "l2-host-program", value_name = "NAME")]
+        l2_host_programs: Vec<String>,
+        /// One more L2 kernel for L1, at /l2/vmlinuz-<KERNEL> (a major version or a release).
+        #[arg(long = "extra-l2-kernel", value_name = "KERNEL")]
+        extra_l2_kernels: Vec<String>,
         #[command(flatten)]
         boot: BootArgs,
     },
@@ -191,6 +197,8 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
             files,
             l2_files,
             l1_host_programs,
+            l2_host_programs,
+            extra_l2_kernels,
             boot,
         } => {
             for script in std::iter::once(&l1).chain(&l2) {
@@ -207,11 +215,13 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 topology,
                 kernel: None,
                 l2_kernel: None,
+                extra_l2_kernels,
                 l1_script: l1,
                 l2_script: l2,
                 files,
                 l2_files,
                 l1_host_programs,
+                l2_host_programs,
                 timeout: Duration::ZERO,
                 echo: true,
             };

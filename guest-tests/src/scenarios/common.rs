@@ -14,6 +14,31 @@ pub fn section_in<'a>(lines: &'a [String], name: &str) -> Option<&'a [String]> {
     Some(&lines[start..start + len])
 }
 
+/// The exit status `section` recorded for section `name` of `lines` (`@@end <name> rc=N`).
+pub fn section_rc(lines: &[String], name: &str) -> Option<i32> {
+    let begin = format!("@@begin {name}");
+    let end = format!("@@end {name} rc=");
+    let start = lines.iter().position(|l| l.trim_end() == begin)?;
+    lines[start..]
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(&end))
+        .and_then(|rc| rc.trim().parse().ok())
+}
+
+/// The value after `prefix` on the first line (trimmed) that starts with it, e.g. the
+/// function of `@@l2 fn 0000:00:01.0`.
+pub fn marker<'a>(lines: &'a [String], prefix: &str) -> Option<&'a str> {
+    lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix(prefix))
+        .map(str::trim)
+}
+
+/// Whether L2's init reported verdict 0 in `lines`.
+pub fn l2_passed(lines: &[String]) -> bool {
+    lines.iter().any(|l| l.trim() == "@@l2 verdict 0")
+}
+
 /// The JSON printed in section `name` of `lines`.
 pub fn json_in(lines: &[String], name: &str) -> Result<Value, String> {
     let body = section_in(lines, name).ok_or_else(|| format!("section `{name}` missing"))?;
@@ -59,6 +84,15 @@ mod tests {
         let outer = section_in(&l, "outer").unwrap();
         assert_eq!(json_in(outer, "inner").unwrap()["k"], 1);
         assert!(section_in(&l, "missing").is_none());
+    }
+
+    #[test]
+    fn section_exit_status_and_markers_are_read() {
+        let l = lines("@@begin a\r\nx\n@@end a rc=6\r\n@@l2 fn 0000:00:01.0\r\n@@l2 verdict 0\r\n");
+        assert_eq!(section_rc(&l, "a"), Some(6));
+        assert_eq!(section_rc(&l, "b"), None);
+        assert_eq!(marker(&l, "@@l2 fn "), Some("0000:00:01.0"));
+        assert!(l2_passed(&l));
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub const SCENARIO: Scenario = Scenario {
     topology: "cxl",
     kernel: None,
     l2_kernel: None,
+    extra_l2_kernels: &[],
     l1_host_programs: &[],
+    l2_host_programs: &[],
     check,
 };
 

@@ -3,6 +3,9 @@
 pub mod common;
 mod guest_boot;
 mod guest_boot_errors;
+mod guest_doe;
+mod guest_doe_bench;
+mod guest_doe_policy;
 mod host_cxl;
 
 use crate::bench::scenario::Scenario;
@@ -13,6 +16,9 @@ pub fn all() -> Vec<Scenario> {
         host_cxl::SCENARIO,
         guest_boot::SCENARIO,
         guest_boot_errors::SCENARIO,
+        guest_doe::SCENARIO,
+        guest_doe_policy::SCENARIO,
+        guest_doe_bench::SCENARIO,
     ]
 }
 

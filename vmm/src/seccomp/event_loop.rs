@@ -1,14 +1,25 @@
 //! The filter of the main thread, applied once the VM is built and its vCPU threads are
-//! running (no more files to open), just before the event loop starts.
+//! running, just before the event loop starts. The control socket is bound and listening,
+//! SIGHUP's signalfd and the audit timer exist by then; the one file the loop opens is
+//! the policy file on reload — read-only (`openat` without any write or create flag):
+//! the path comes from vmm's own command line, never from the guest, and re-opening it
+//! is what lets an admin edit the file in place (an fd kept open would read the old
+//! inode after an editor's rename).
 
-use libc::{SYS_close, SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_read, SYS_readlink};
+use libc::{
+    SYS_accept4, SYS_close, SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_fstat, SYS_lseek,
+    SYS_newfstatat, SYS_openat, SYS_read, SYS_readlink, SYS_recvfrom, SYS_sendto, SYS_statx,
+};
 use seccompiler::BackendError;
 
 use super::ioctls::{
     KVM_SET_DEVICE_ATTR, KVM_SET_USER_MEMORY_REGION, VFIO_DEVICE_SET_IRQS,
     VFIO_GROUP_UNSET_CONTAINER, VFIO_IOMMU_UNMAP_DMA,
 };
-use super::rules::{allow, ioctls, Syscall};
+use super::rules::{allow, ioctls, without_bits, Syscall};
+
+/// Index of `openat`'s `flags` argument.
+const OPENAT_FLAGS_ARG: u8 = 2;
 
 /// The system calls of the event-loop thread beyond [`super::rules::runtime`]. `write`
 /// (there) also carries the serial console's last flush.
@@ -20,9 +31,34 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         allow(SYS_epoll_ctl),
         // The loop's wait.
         allow(SYS_epoll_wait),
-        // Drain the exit eventfd; stdin bytes for the serial console.
+        // Drain the exit eventfd, SIGHUP's signalfd and the audit timer; stdin bytes for
+        // the serial console; control-socket commands; the policy file on reload.
         allow(SYS_read),
-        // When the loop ends, the VM's fds (epoll, eventfds, VM, KVM, VFIO) are closed.
+        // Control socket: a client connects (std's accept uses accept4 with SOCK_CLOEXEC);
+        // its commands are read with recvfrom and answered with sendto (std's UnixStream
+        // read and write; sendto carries MSG_NOSIGNAL, so a client gone is EPIPE, not
+        // SIGPIPE).
+        allow(SYS_accept4),
+        allow(SYS_recvfrom),
+        allow(SYS_sendto),
+        // Policy reload (SIGHUP or `policy reload`): open the policy file read-only —
+        // no O_WRONLY, O_RDWR, O_CREAT, O_TRUNC or O_APPEND.
+        without_bits(
+            SYS_openat,
+            OPENAT_FLAGS_ARG,
+            u64::from(
+                (libc::O_WRONLY | libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_APPEND)
+                    .unsigned_abs(),
+            ),
+        )?,
+        // std's fs::read_to_string sizes its buffer from the file's metadata (statx, or
+        // fstat/newfstatat where statx is missing) and its position (lseek).
+        allow(SYS_statx),
+        allow(SYS_fstat),
+        allow(SYS_newfstatat),
+        allow(SYS_lseek),
+        // When the loop ends, the VM's fds (epoll, eventfds, VM, KVM, VFIO) are closed;
+        // a control-socket client that hung up; the policy file after a reload.
         allow(SYS_close),
         // When the loop ends the assigned functions are released, in drop order (VFIO):
         ioctls(&[

@@ -8,6 +8,7 @@
 //! vmm with one line naming the call, `kill` has the kernel kill the process (SIGSYS),
 //! `log` lets it run and has the kernel log it (audit), `off` installs no filter.
 
+mod doe_mediator;
 mod event_loop;
 mod ioctls;
 mod names;
@@ -56,6 +57,8 @@ pub enum ThreadKind {
     Vcpu,
     /// The main thread once the VM runs: the event loop, then the teardown.
     EventLoop,
+    /// A DOE mediator's worker or notifier thread (one pair per physical mailbox).
+    DoeMediator,
 }
 
 impl ThreadKind {
@@ -64,6 +67,7 @@ impl ThreadKind {
         match self {
             Self::Vcpu => "vcpu",
             Self::EventLoop => "event-loop",
+            Self::DoeMediator => "doe-mediator",
         }
     }
 }
@@ -140,6 +144,7 @@ pub fn filter(kind: ThreadKind, mode: SeccompMode) -> Result<Option<BpfProgram>,
         match kind {
             ThreadKind::Vcpu => vcpu::rules(),
             ThreadKind::EventLoop => event_loop::rules(),
+            ThreadKind::DoeMediator => doe_mediator::rules(),
         }
         .map_err(build)?,
     );

@@ -54,7 +54,7 @@ pub(super) fn when_equal(nr: i64, arg: u8, value: u64) -> Result<Syscall, Backen
 }
 
 /// Allows `nr` only when argument `arg` has none of the bits of `mask` set.
-fn without_bits(nr: i64, arg: u8, mask: u64) -> Result<Syscall, BackendError> {
+pub(super) fn without_bits(nr: i64, arg: u8, mask: u64) -> Result<Syscall, BackendError> {
     let rule = SeccompRule::new(vec![SeccompCondition::new(
         arg,
         SeccompCmpArgLen::Dword,

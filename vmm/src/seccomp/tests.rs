@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use vmm_sys_util::eventfd::EventFd;
 
 use super::*;
+
+mod mediator;
 use crate::devices::serial::SerialDevice;
 use crate::exit::{ExitNotifier, VmExit};
 
@@ -249,13 +251,17 @@ fn child_event_loop_lifecycle() {
         irq,
         Box::new(std::io::stdout()),
     )));
+    let (admin_subscribers, socket) = admin_subscribers();
+    // SAFETY: gettid has no preconditions.
+    let loop_tid = unsafe { libc::gettid() };
     let notifier = exit.clone();
     let vcpu = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(50));
+        admin_client(&socket, loop_tid);
         notifier.notify(VmExit::PowerOff);
     });
     apply_mode(ThreadKind::EventLoop, SeccompMode::Trap).unwrap();
-    let reason = crate::event_loop::run(exit, Some(serial.clone())).unwrap();
+    let reason = crate::event_loop::run(exit, Some(serial.clone()), admin_subscribers).unwrap();
     assert_eq!(reason, VmExit::PowerOff);
     serial.lock().unwrap().flush();
     drop(serial);
@@ -271,4 +277,62 @@ fn event_loop_filter_allows_the_loop_and_the_exit() {
     // watching it).
     let out = run_child_with_stdin("child_event_loop_lifecycle", Some(b"root\n"));
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // The SIGHUP reload ran (and refused the bad file the client left).
+    assert!(
+        stderr(&out).contains("policy reload refused (SIGHUP)"),
+        "{out:?}"
+    );
+}
+
+/// The admin side of the loop as vmm sets it up (a policy file, SIGHUP, the audit timer,
+/// the control socket); returns its subscribers and the socket's path.
+fn admin_subscribers() -> (Vec<crate::event_loop::Subscriber>, std::path::PathBuf) {
+    use crate::control::server::{bind, sighup_fd, AuditTimer, ControlServer, SighupReload};
+    let dir = std::env::temp_dir().join(format!("vmm-seccomp-loop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "version = 1\n").unwrap();
+    let admin = crate::doe::DoeAdmin::load(Some(&policy), Box::new(std::io::stderr())).unwrap();
+    let socket = dir.join("api.sock");
+    let listener = bind(&socket).unwrap();
+    let subscribers: Vec<crate::event_loop::Subscriber> = vec![
+        Arc::new(Mutex::new(SighupReload::new(
+            sighup_fd().unwrap(),
+            admin.clone(),
+        ))),
+        Arc::new(Mutex::new(AuditTimer::new(admin.clone()).unwrap())),
+        Arc::new(Mutex::new(ControlServer::new(listener, admin))),
+    ];
+    (subscribers, socket)
+}
+
+/// What an admin does while the guest runs: reloads through the socket (twice on one
+/// connection, once with a bad file), then with SIGHUP.
+fn admin_client(socket: &std::path::Path, loop_tid: libc::pid_t) {
+    use std::io::{BufRead, BufReader};
+    let policy = socket.with_file_name("policy.toml");
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    stream.write_all(b"policy reload\n").unwrap();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "ok\n");
+    std::fs::write(&policy, "version = 2\n").unwrap();
+    stream.write_all(b"policy reload\npolicy show\n").unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("error: "), "{line}");
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("ok ") && line.contains("policy.toml"),
+        "{line}"
+    );
+    drop((stream, reader));
+    // To the loop's thread, which has it blocked (sighup_fd); in vmm every thread has (the
+    // test harness's own threads do not, so not to the whole process here).
+    // SAFETY: tgkill with this process's id, a live thread of it and a valid signal.
+    unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), loop_tid, libc::SIGHUP) };
+    // Long enough for the audit timer to fire once too.
+    std::thread::sleep(std::time::Duration::from_millis(1200));
 }

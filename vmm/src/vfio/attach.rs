@@ -6,7 +6,9 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use devices::doe::DOE_CAP_SIZEOF;
 use devices::vfio::{PassthroughBuilder, PassthroughFunction};
+use doe_proxy::mediator::Mediator;
 use kvm_ioctls::VmFd;
 use vfio_ioctls::{VfioContainer, VfioDevice, VfioOps};
 
@@ -19,6 +21,7 @@ use super::events::IrqEvents;
 use super::mmap::map_bars;
 use super::preflight::Checked;
 use super::sink::VfioInterruptSink;
+use crate::doe::{self, DoeContext};
 use crate::interrupts::GsiRouting;
 use crate::memory::GuestMemoryMmap;
 use crate::pci::{BarMapper, PciBus};
@@ -39,6 +42,8 @@ pub struct VfioContext<'a> {
     pub bars: BarAllocator,
     /// The first KVM memory slot free for BARs (RAM has the ones below).
     pub first_slot: u32,
+    /// The DOE policy and the guest's name, for the virtual DOE mailboxes.
+    pub doe: DoeContext,
 }
 
 /// Keeps the assignment alive: the DMA mappings (dropped first), the devices and the
@@ -46,6 +51,7 @@ pub struct VfioContext<'a> {
 #[derive(Default)]
 pub struct Assigned {
     dma: Option<DmaMappings>,
+    mediators: Vec<Mediator>,
     backends: Vec<Arc<VfioBackend>>,
     container: Option<Arc<VfioContainer>>,
 }
@@ -55,6 +61,7 @@ impl std::fmt::Debug for Assigned {
         f.debug_struct("Assigned")
             .field("dma", &self.dma)
             .field("devices", &self.backends.len())
+            .field("doe_mediators", &self.mediators.len())
             .field("container", &self.container.is_some())
             .finish()
     }
@@ -82,8 +89,9 @@ pub fn attach(mut ctx: VfioContext<'_>, checked: &[Checked]) -> Result<Assigned,
         ..Assigned::default()
     };
     for function in checked {
-        let backend = attach_one(&mut ctx, &container, &slots, function)?;
+        let (backend, mediators) = attach_one(&mut ctx, &container, &slots, function)?;
         assigned.backends.push(backend);
+        assigned.mediators.extend(mediators);
     }
     assigned.dma = Some(DmaMappings::map(&container, ctx.mem)?);
     Ok(assigned)
@@ -94,7 +102,7 @@ fn attach_one(
     container: &Arc<VfioContainer>,
     slots: &Arc<Mutex<SlotAllocator>>,
     checked: &Checked,
-) -> Result<Arc<VfioBackend>, VfioError> {
+) -> Result<(Arc<VfioBackend>, Vec<Mediator>), VfioError> {
     let bdf = checked.bdf.to_string();
     let ops: Arc<dyn VfioOps> = container.clone();
     let device =
@@ -115,12 +123,15 @@ fn attach_one(
         None,
         bdf.clone(),
     );
-    let mut function = PassthroughBuilder::new(backend.clone(), Box::new(sink))
-        .build()
-        .map_err(|source| VfioError::Model {
-            bdf: bdf.clone(),
-            source,
-        })?;
+    let doe = doe::virtualise(&backend, &bdf, &ctx.doe);
+    let mut builder = PassthroughBuilder::new(backend.clone(), Box::new(sink));
+    for (offset, model) in doe.handlers {
+        builder = builder.virtualise_extended(offset, DOE_CAP_SIZEOF, Box::new(model));
+    }
+    let mut function = builder.build().map_err(|source| VfioError::Model {
+        bdf: bdf.clone(),
+        source,
+    })?;
     place_bars(&mut function, &mut ctx.bars, &bdf)?;
     let areas = map_bars(
         backend.fd(),
@@ -141,7 +152,7 @@ fn attach_one(
         "assigned {bdf} as 00:{:02x}.0 ({mapped:#x} bytes of BARs mapped directly)",
         devfn >> 3
     );
-    Ok(backend)
+    Ok((backend, doe.mediators))
 }
 
 /// Gives each BAR a firmware-style base (largest first) so the guest keeps it.

@@ -21,13 +21,14 @@ struct Report<'a> {
     bytes: String,
 }
 
-/// Runs `doectl cdat`.
-pub fn run(bdf: Bdf, args: &MailboxArgs) -> Result<(), ToolError> {
+/// Runs `doectl cdat`. With `no_discovery` (which needs `--mailbox`), the requests go to
+/// that mailbox without asking its Discovery first.
+pub fn run(bdf: Bdf, args: &MailboxArgs, no_discovery: bool) -> Result<(), ToolError> {
     // The mailbox offering CXL Table Access (the first, if several do).
     let mut chosen = None;
     for offset in open::mailbox_offsets(bdf, args)? {
         let mut mailbox = open::mailbox(bdf, offset, args)?;
-        if mailbox.discover()?.contains(&ProtocolId::CXL_TABLE_ACCESS) {
+        if no_discovery || mailbox.discover()?.contains(&ProtocolId::CXL_TABLE_ACCESS) {
             chosen = Some((offset, mailbox));
             break;
         }

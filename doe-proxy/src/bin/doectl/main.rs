@@ -1,12 +1,14 @@
 //! `doectl`: the host user's DOE tool. `list` finds every function with DOE mailboxes,
 //! `discover` lists the protocols of each mailbox, `cdat` reads and decodes a CXL device's
-//! CDAT. Human output by default, `--json` for scripts; exit codes in `exit.rs`.
+//! CDAT, `policy reload --vmm <socket>` has a running vmm re-read its policy. Human output
+//! by default, `--json` for scripts; exit codes in `exit.rs`.
 
 mod cdat;
 mod discover;
 mod exit;
 mod list;
 mod open;
+mod policy;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -74,6 +76,15 @@ enum Command {
         bdf: Bdf,
         #[command(flatten)]
         args: MailboxArgs,
+        /// Send the Table Access requests to the --mailbox without first checking that its
+        /// Discovery offers 1e98:02 (e.g. to see what a mailbox that hides it does).
+        #[arg(long, requires = "mailbox")]
+        no_discovery: bool,
+    },
+    /// Talk to a running vmm about its DOE policy.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
     },
 }
 
@@ -91,7 +102,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List { json } => list::run(json),
         Command::Discover { bdf, args } => discover::run(bdf, &args),
-        Command::Cdat { bdf, args } => cdat::run(bdf, &args),
+        Command::Cdat {
+            bdf,
+            args,
+            no_discovery,
+        } => cdat::run(bdf, &args, no_discovery),
+        Command::Policy { command } => policy::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -107,4 +123,36 @@ pub fn print_json(value: &impl serde::Serialize) -> Result<(), ToolError> {
     let text = serde_json::to_string_pretty(value).map_err(|e| ToolError::Other(e.to_string()))?;
     println!("{text}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("doectl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn no_discovery_takes_the_given_mailbox() {
+        let cli = parse(&["cdat", "0d:00.0", "--mailbox", "0x190", "--no-discovery"]).unwrap();
+        match cli.command {
+            Command::Cdat {
+                args, no_discovery, ..
+            } => {
+                assert!(no_discovery);
+                assert_eq!(args.mailbox, Some(0x190));
+            }
+            _ => panic!("not cdat"),
+        }
+    }
+
+    #[test]
+    fn no_discovery_without_a_mailbox_is_a_usage_error() {
+        let e = parse(&["cdat", "0d:00.0", "--no-discovery"])
+            .err()
+            .expect("refused");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert_eq!(e.exit_code(), 2);
+    }
 }

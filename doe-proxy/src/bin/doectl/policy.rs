@@ -1,0 +1,137 @@
+//! `doectl policy reload --vmm <socket>`: asks a running `vmm` to re-read its policy file,
+//! through its control socket (`vmm --api-socket`; the line protocol is documented in
+//! `vmm/README.md`): one request line `policy reload`, one answer line, `ok` or
+//! `error: <file:line:col: message>`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use crate::exit::ToolError;
+
+/// How long to wait for vmm's answer (a reload reads one small file).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `doectl policy ...`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Have a running vmm re-read its policy file; a bad file is refused with its error
+    /// and the policy in force stays.
+    Reload {
+        /// The vmm's control socket (its --api-socket).
+        #[arg(long, value_name = "SOCKET")]
+        vmm: PathBuf,
+    },
+}
+
+/// Runs a `policy` subcommand.
+pub fn run(command: &PolicyCommand) -> Result<(), ToolError> {
+    match command {
+        PolicyCommand::Reload { vmm } => {
+            let answer = request(vmm, "policy reload")?;
+            match answer.strip_prefix("error: ") {
+                None if answer == "ok" => {
+                    println!("ok");
+                    Ok(())
+                }
+                Some(error) => Err(ToolError::Other(format!("vmm refused the policy: {error}"))),
+                None => Err(ToolError::Other(format!(
+                    "unexpected answer from vmm: {answer:?}"
+                ))),
+            }
+        }
+    }
+}
+
+/// Sends one request line to the control socket at `socket` and returns the answer line
+/// (without its line end).
+pub fn request(socket: &Path, line: &str) -> Result<String, ToolError> {
+    let fail = |what: &str, e: std::io::Error| {
+        ToolError::Other(format!("{what} {}: {e}", socket.display()))
+    };
+    let mut stream = UnixStream::connect(socket).map_err(|e| fail("cannot connect to", e))?;
+    stream
+        .set_read_timeout(Some(ANSWER_TIMEOUT))
+        .map_err(|e| fail("cannot set a timeout on", e))?;
+    stream
+        .write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| fail("cannot write to", e))?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .map_err(|e| fail("no answer from", e))?;
+    if answer.is_empty() {
+        return Err(ToolError::Other(format!(
+            "{} closed the connection without an answer",
+            socket.display()
+        )));
+    }
+    Ok(answer.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+    use std::thread;
+
+    use super::*;
+
+    /// A fake vmm: answers the first request line with `answer`; returns what it got.
+    fn fake_vmm(answer: &'static str) -> (PathBuf, thread::JoinHandle<String>) {
+        let dir = std::env::temp_dir().join(format!(
+            "doectl-policy-{}-{}",
+            std::process::id(),
+            answer.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("api.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut byte = [0u8; 1];
+            while stream.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
+                got.push(byte[0]);
+            }
+            stream.write_all(answer.as_bytes()).unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        (path, server)
+    }
+
+    #[test]
+    fn ok_is_success() {
+        let (path, server) = fake_vmm("ok\n");
+        run(&PolicyCommand::Reload { vmm: path }).unwrap();
+        assert_eq!(server.join().unwrap(), "policy reload");
+    }
+
+    #[test]
+    fn an_error_answer_is_exit_1_with_the_error() {
+        let (path, server) = fake_vmm("error: p.toml:3:10: unknown action \"maybe\"\n");
+        let err = run(&PolicyCommand::Reload { vmm: path }).unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert_eq!(
+            err.to_string(),
+            "vmm refused the policy: p.toml:3:10: unknown action \"maybe\""
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn no_answer_and_no_socket_are_errors() {
+        let (path, server) = fake_vmm("");
+        let err = run(&PolicyCommand::Reload { vmm: path.clone() }).unwrap_err();
+        assert!(err.to_string().contains("without an answer"), "{err}");
+        server.join().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let err = run(&PolicyCommand::Reload { vmm: path }).unwrap_err();
+        assert!(err.to_string().contains("cannot connect"), "{err}");
+        assert_eq!(err.exit_code(), 1);
+    }
+}

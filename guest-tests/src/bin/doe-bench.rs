@@ -1,0 +1,140 @@
+//! `doe-bench`: DOE exchange latency from user space, through sysfs `config` (needs root).
+//! Runs N Discovery exchanges, N Discovery walks, and (if the mailbox offers CXL Table
+//! Access) N CDAT entry-0 exchanges and N whole CDAT reads with doe-proxy's mailbox driver,
+//! and prints one JSON summary (min/median/p90/mean in µs per operation). The same tool runs
+//! in L1 on the physical function and in L2 through our `vmm` or QEMU, so the figures compare.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use doe_proxy::cdat_read;
+use doe_proxy::config_space::{Access, SysfsConfig};
+use doe_proxy::mailbox::{Mailbox, MailboxConfig};
+use doe_proxy::pci_address::Bdf;
+use doe_proxy::protocol::discovery::DiscoveryRequest;
+use doe_proxy::protocol::table_access::TableAccessRequest;
+use doe_proxy::protocol::ProtocolId;
+use doe_proxy::sysfs_scan;
+use guest_tests::doe_bench::{Report, Stats};
+
+#[derive(Parser)]
+#[command(
+    name = "doe-bench",
+    about = "Measure DOE exchange latency through sysfs config"
+)]
+struct Cli {
+    /// The function, e.g. 0000:00:01.0.
+    bdf: Bdf,
+    /// The mailbox's config-space offset (default: the function's first mailbox).
+    #[arg(long, value_parser = parse_offset)]
+    mailbox: Option<u16>,
+    /// How many times each operation runs.
+    #[arg(long, default_value_t = 50)]
+    iterations: usize,
+    /// Pause between two Status reads, in microseconds (0: spin, as a latency tool should).
+    #[arg(long, default_value_t = 0)]
+    poll_us: u64,
+    /// A label for the report (`l1`, `vmm`, `qemu`).
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+/// Parses `0x190` or `400`.
+fn parse_offset(text: &str) -> Result<u16, String> {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("`{text}` is not a config-space offset: {e}"))
+}
+
+/// Runs `op` `n` times (after one warm-up run) and summarises the times.
+fn measure<T>(
+    n: usize,
+    mut op: impl FnMut() -> Result<(usize, T), String>,
+) -> Result<Stats, String> {
+    let (exchanges, _) = op()?;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        op()?;
+        samples.push(started.elapsed());
+    }
+    Stats::from_samples(&samples, exchanges).ok_or_else(|| "no iterations".to_owned())
+}
+
+fn run(cli: &Cli) -> Result<Report, String> {
+    let offset = match cli.mailbox {
+        Some(o) => o,
+        None => *sysfs_scan::examine_sysfs(cli.bdf)
+            .map_err(|e| format!("{}: {e}", cli.bdf))?
+            .mailboxes
+            .first()
+            .ok_or_else(|| format!("{} has no DOE mailbox", cli.bdf))?,
+    };
+    let cfg = SysfsConfig::open(&cli.bdf, Access::ReadWrite).map_err(|e| e.to_string())?;
+    let config = MailboxConfig {
+        poll_interval: Duration::from_micros(cli.poll_us),
+        ..MailboxConfig::default()
+    };
+    let mut mb = Mailbox::new(cfg, offset, config).map_err(|e| e.to_string())?;
+    let version = if mb.cap_version() >= 2 { 2 } else { 0 };
+    let protocols = mb.discover().map_err(|e| format!("Discovery: {e}"))?;
+    let n = cli.iterations;
+
+    let request = DiscoveryRequest { index: 0, version }.encode();
+    let discovery_exchange = measure(n, || {
+        mb.exchange(&request)
+            .map(|r| (1, r))
+            .map_err(|e| format!("Discovery exchange: {e}"))
+    })?;
+    let discovery_walk = measure(n, || {
+        mb.discover()
+            .map(|p| (p.len(), p))
+            .map_err(|e| format!("Discovery walk: {e}"))
+    })?;
+    let (cdat_exchange, cdat_read) = if protocols.contains(&ProtocolId::CXL_TABLE_ACCESS) {
+        let request = TableAccessRequest::cdat(0).encode();
+        let one = measure(n, || {
+            mb.exchange(&request)
+                .map(|r| (1, r))
+                .map_err(|e| format!("CDAT exchange: {e}"))
+        })?;
+        let all = measure(n, || {
+            cdat_read::read_cdat_entries(&mut mb)
+                .map(|e| (e.len(), e))
+                .map_err(|e| format!("CDAT read: {e}"))
+        })?;
+        (Some(one), Some(all))
+    } else {
+        (None, None)
+    };
+    Ok(Report {
+        label: cli.label.clone(),
+        device: cli.bdf.to_string(),
+        mailbox: offset,
+        poll_us: cli.poll_us,
+        discovery_exchange,
+        discovery_walk,
+        cdat_exchange,
+        cdat_read,
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("the report serialises")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("doe-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The control socket's line protocol (a contract: `doectl policy reload --vmm` and the
+//! bench rely on it).
+//!
+//! A client sends one command per line (UTF-8, `\n`-terminated, at most
+//! [`MAX_LINE`] bytes); vmm answers each with one line:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `policy reload` | `ok` — the policy file was re-read and is in force; or `error: <file:line:col: message>` — it was refused and the policy in force stays |
+//! | `policy show` | `ok <origin>` — the file the policy in force was read from, or `<builtin>` |
+//! | anything else | `error: <message>` |
+//!
+//! Words are separated by spaces or tabs; leading and trailing blanks (and a `\r`) are
+//! ignored. The connection stays open for more commands until the client closes it.
+
+use super::Reload;
+
+/// The longest request line accepted; a longer one is answered with an error and the
+/// connection is closed.
+pub const MAX_LINE: usize = 1024;
+
+/// A request of the control protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Re-read the policy file.
+    PolicyReload,
+    /// Name the policy in force.
+    PolicyShow,
+}
+
+/// Parses one request line (without its `\n`).
+pub fn parse(line: &str) -> Result<Command, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        ["policy", "reload"] => Ok(Command::PolicyReload),
+        ["policy", "show"] => Ok(Command::PolicyShow),
+        [] => Err("empty command; commands: `policy reload`, `policy show`".to_owned()),
+        _ => Err(format!(
+            "unknown command {:?}; commands: `policy reload`, `policy show`",
+            line.trim()
+        )),
+    }
+}
+
+/// Runs `command` and returns its answer line (without `\n`).
+pub fn execute(command: Command, target: &dyn Reload) -> String {
+    match command {
+        Command::PolicyReload => match target.reload() {
+            Ok(origin) => {
+                log::info!("policy reloaded from {origin} (control socket)");
+                "ok".to_owned()
+            }
+            Err(e) => {
+                log::warn!("policy reload refused (control socket): {e}");
+                error_line(&e)
+            }
+        },
+        Command::PolicyShow => format!("ok {}", target.origin()),
+    }
+}
+
+/// Parses and runs one request line; returns the answer line (without `\n`).
+pub fn answer(line: &str, target: &dyn Reload) -> String {
+    match parse(line) {
+        Ok(command) => execute(command, target),
+        Err(e) => error_line(&e),
+    }
+}
+
+/// `error: <message>` on one line.
+pub fn error_line(message: &str) -> String {
+    format!("error: {}", message.replace(['\n', '\r'], " "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// Succeeds or fails as told; counts reloads.
+    struct Fake {
+        fail: Option<&'static str>,
+        reloads: Cell<u32>,
+    }
+
+    impl Reload for Fake {
+        fn reload(&self) -> Result<String, String> {
+            self.reloads.set(self.reloads.get() + 1);
+            match self.fail {
+                Some(e) => Err(e.to_owned()),
+                None => Ok("/etc/p.toml".to_owned()),
+            }
+        }
+
+        fn origin(&self) -> String {
+            "/etc/p.toml".to_owned()
+        }
+    }
+
+    fn fake(fail: Option<&'static str>) -> Fake {
+        Fake {
+            fail,
+            reloads: Cell::new(0),
+        }
+    }
+
+    #[test]
+    fn commands_parse_with_any_blanks() {
+        assert_eq!(parse("policy reload"), Ok(Command::PolicyReload));
+        assert_eq!(parse("  policy\treload \r"), Ok(Command::PolicyReload));
+        assert_eq!(parse("policy show"), Ok(Command::PolicyShow));
+        assert!(parse("").unwrap_err().contains("empty"));
+        assert!(parse("policy")
+            .unwrap_err()
+            .contains("unknown command \"policy\""));
+        assert!(parse("policy reload now").is_err());
+        assert!(parse("POLICY RELOAD").is_err());
+    }
+
+    #[test]
+    fn reload_answers_ok_or_the_error_on_one_line() {
+        let good = fake(None);
+        assert_eq!(answer("policy reload", &good), "ok");
+        assert_eq!(good.reloads.get(), 1);
+        let bad = fake(Some("p.toml:4:9: unknown key `x`\nmore"));
+        assert_eq!(
+            answer("policy reload", &bad),
+            "error: p.toml:4:9: unknown key `x` more"
+        );
+        assert_eq!(answer("policy show", &good), "ok /etc/p.toml");
+        assert!(answer("reboot", &good).starts_with("error: unknown command"));
+        assert_eq!(good.reloads.get(), 1);
+    }
+}

@@ -1,0 +1,112 @@
+//! The [`DoeFilter`] of one virtual mailbox: the admin's policy for this guest on this
+//! function, with the rate limit, the SPDM ERROR answers and the audit of every denial.
+//!
+//! Verdicts:
+//! - allowed → the request goes to the device;
+//! - a denied SPDM request code (the CMA/SPDM protocol is allowed, the code is not) → a
+//!   local SPDM ERROR UnsupportedRequest (ErrorData = the request code, the request's
+//!   SPDM version echoed), so the guest's SPDM stack fails that request at once;
+//! - a CMA/SPDM request over its rate limit → a local SPDM ERROR Busy (ErrorData 0): SPDM
+//!   defines Busy as "retry later", which is what a rate limit means, and the guest's
+//!   stack does not wait a second for a timeout;
+//! - anything else denied (protocol not allowed, no rule, object too long, a CMA object
+//!   without a request code, another protocol over its rate) → silently discarded, as a
+//!   device does with an object it does not support (see `devices::doe`): the guest's
+//!   requester times out after 1 s, which also throttles a guest that keeps trying.
+//!
+//! Every denial writes one audit record (rate-limited per guest by the audit log).
+
+use std::sync::Arc;
+
+use devices::doe::{DoeFilter, FilterVerdict};
+use doe_proxy::protocol::header::HEADER_DWORDS;
+use doe_proxy::protocol::{DataObject, ProtocolId};
+use policies::{
+    AuditEvent, ClientIdentity, DenyReason, FunctionId, RequestInfo, SpdmRequestCode, Verdict,
+};
+
+use super::admin::DoeAdmin;
+use super::spdm::{error_object, request_version, ERROR_BUSY, ERROR_UNSUPPORTED_REQUEST};
+
+/// The policy of one guest on one mailbox of one assigned function.
+#[derive(Debug)]
+pub struct PolicyFilter {
+    admin: Arc<DoeAdmin>,
+    client: ClientIdentity,
+    function: FunctionId,
+    mailbox_offset: u16,
+}
+
+impl PolicyFilter {
+    /// The filter of guest `client` on the mailbox at `mailbox_offset` of `function`.
+    pub fn new(
+        admin: Arc<DoeAdmin>,
+        client: ClientIdentity,
+        function: FunctionId,
+        mailbox_offset: u16,
+    ) -> Self {
+        PolicyFilter {
+            admin,
+            client,
+            function,
+            mailbox_offset,
+        }
+    }
+}
+
+/// The facts the policy decides on, read from a whole request object.
+fn request_info(request: &DataObject) -> RequestInfo {
+    let length_dwords = request.payload.len() + HEADER_DWORDS;
+    let spdm_code = if request.protocol == ProtocolId::CMA_SPDM {
+        SpdmRequestCode::from_payload(&request.payload)
+    } else {
+        None
+    };
+    RequestInfo {
+        protocol: request.protocol,
+        length_dwords,
+        spdm_code,
+    }
+}
+
+/// What the guest gets for a request the policy denied for `reason`.
+fn denial_verdict(reason: DenyReason, request: &DataObject, info: &RequestInfo) -> FilterVerdict {
+    let version = request_version(&request.payload);
+    match reason {
+        DenyReason::SpdmRequestDenied(code) if reason.answer_with_spdm_error() => {
+            FilterVerdict::DenyWithResponse(error_object(
+                version,
+                ERROR_UNSUPPORTED_REQUEST,
+                code.code(),
+            ))
+        }
+        DenyReason::RateLimited if info.spdm_code.is_some() => {
+            FilterVerdict::DenyWithResponse(error_object(version, ERROR_BUSY, 0))
+        }
+        _ => FilterVerdict::DenyDiscard,
+    }
+}
+
+impl DoeFilter for PolicyFilter {
+    fn protocols(&self, discovered: &[ProtocolId]) -> Vec<ProtocolId> {
+        self.admin
+            .policy()
+            .allowed_protocols(&self.client, &self.function, discovered)
+    }
+
+    fn check(&self, request: &DataObject) -> FilterVerdict {
+        let info = request_info(request);
+        let decision = self.admin.decide(&self.client, &self.function, &info);
+        let Verdict::Deny(reason) = decision.verdict else {
+            return FilterVerdict::Allow;
+        };
+        self.admin.audit(&AuditEvent {
+            client: &self.client,
+            function: &self.function,
+            mailbox_offset: self.mailbox_offset,
+            request: &info,
+            decision: &decision,
+        });
+        denial_verdict(reason, request, &info)
+    }
+}
