@@ -5,13 +5,14 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use kvm_ioctls::VmFd;
+use kvm_ioctls::{Cap, VmFd};
 use vmm_sys_util::eventfd::EventFd;
 
 use crate::acpi::{self, dsdt::DsdtConfig, AcpiConfig};
 use crate::boot::{self, BootSpec};
 use crate::bus::Bus;
-use crate::cli::{AuditTarget, Cli, DeviceSpec, SerialTarget};
+use crate::cli::{AuditTarget, Cli, DeviceSpec, OnOff, SerialTarget};
+use crate::coalesced::CoalescedWrites;
 use crate::control::{
     self,
     server::{AuditTimer, ControlServer, SighupReload},
@@ -101,6 +102,8 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         pio: Arc::new(Bus::new("pio")),
         mmio: Arc::new(Bus::new("mmio")),
     };
+    let coalesced = Arc::new(CoalescedWrites::new(buses.mmio.clone()));
+    let coalescing = cli.doe_exit_coalescing == OnOff::On;
     let serial = attach_serial(&vm, &buses, &cli.serial)?;
     attach_acpi_pm(&buses, &exit)?;
     let (pci, mapper) = attach_pci(&buses, &layout)?;
@@ -121,6 +124,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
             doe: DoeContext {
                 admin: admin.clone(),
                 guest: cli.name.clone(),
+                coalesced: coalescing.then(|| coalesced.clone()),
             },
         },
         &assign,
@@ -130,6 +134,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         pio: buses.pio.clone(),
         mmio: buses.mmio.clone(),
         exit: exit.clone(),
+        coalesced: coalesced.clone(),
     };
     let vcpus = (0..cli.cpus)
         .map(|cpu| {
@@ -144,6 +149,9 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if coalescing {
+        enable_coalescing(&coalesced, &vm, &vcpus, assigned.doe_data_zones());
+    }
     log::info!(
         "booting {} with {} vCPU(s), {} MiB",
         cli.name,
@@ -160,6 +168,25 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
     let reason = event_loop::run(exit, Some(serial.clone()), admin_subscribers)?;
     serial.lock().unwrap_or_else(|e| e.into_inner()).flush();
     Ok(reason)
+}
+
+/// Has KVM queue the writes to the virtual DOE data mailboxes instead of exiting
+/// (`crate::coalesced`). An optimisation: when KVM cannot, the writes exit as before.
+fn enable_coalescing(coalesced: &CoalescedWrites, vm: &VmFd, vcpus: &[vcpu::Vcpu], zones: &[u64]) {
+    let Some(vcpu) = vcpus.first() else {
+        return;
+    };
+    if zones.is_empty() {
+        return;
+    }
+    if !vm.check_extension(Cap::CoalescedMmio) {
+        log::warn!("KVM has no coalesced MMIO: DOE data mailbox writes exit");
+        return;
+    }
+    match coalesced.enable(vm, vcpu.fd(), zones) {
+        Ok(n) => log::info!("DOE data mailbox writes coalesced in {n} zone(s)"),
+        Err(e) => log::warn!("cannot map the coalesced MMIO ring, DOE writes exit: {e}"),
+    }
 }
 
 /// The audit log's writer: stderr or a file opened for appending.

@@ -58,6 +58,19 @@ pub struct Cli {
     /// What a system call outside a thread's seccomp filter does: trap, kill, log or off.
     #[arg(long, value_name = "MODE", default_value = "trap", value_enum)]
     pub seccomp: crate::seccomp::SeccompMode,
+    /// Let KVM queue the guest's writes to the virtual DOE data mailboxes (request dwords
+    /// and pops) instead of exiting on each: `on` or `off`.
+    #[arg(long, value_name = "on|off", default_value = "on", value_enum)]
+    pub doe_exit_coalescing: OnOff,
+}
+
+/// A switch on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// Where the serial console's output goes.

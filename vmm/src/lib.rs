@@ -9,6 +9,7 @@ pub mod boot;
 pub mod builder;
 pub mod bus;
 pub mod cli;
+pub mod coalesced;
 pub mod control;
 pub mod devices;
 pub mod doe;

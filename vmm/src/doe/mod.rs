@@ -24,9 +24,12 @@ use devices::vfio::{BackendConfigSpace, PassthroughBackend};
 use doe_proxy::config_space::ConfigSpace;
 use doe_proxy::ext_cap::find_doe_mailboxes;
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
+use doe_proxy::mediator::{Completion, ExchangeResult, SubmissionId};
 use doe_proxy::mediator::{Mediator, MediatorConfig, MediatorThread};
 use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 use policies::{Action, ClientIdentity, FunctionId, Policy};
+
+use crate::coalesced::CoalescedWrites;
 
 pub use admin::{AuditSink, DoeAdmin};
 pub use filter::PolicyFilter;
@@ -38,6 +41,9 @@ pub struct DoeContext {
     pub admin: Arc<DoeAdmin>,
     /// The guest's name (`--name`), its policy identity.
     pub guest: String,
+    /// Queued guest writes, drained before a result reaches a virtual mailbox (so it never
+    /// overtakes writes the guest made before it).
+    pub coalesced: Option<Arc<CoalescedWrites>>,
 }
 
 /// The virtual mailboxes of one function: the mediators (kept as long as the function)
@@ -102,7 +108,18 @@ where
             offset,
         ));
         let name = format!("guest {} ({bdf} DOE {offset:#x})", ctx.guest);
-        match VirtualDoe::connect(config, filter, |sink| mediator.register(name, sink)) {
+        let coalesced = ctx.coalesced.clone();
+        let connect = |sink: Arc<dyn Completion>| {
+            let sink: Arc<dyn Completion> = match coalesced {
+                Some(coalesced) => Arc::new(DrainFirst {
+                    coalesced,
+                    inner: sink,
+                }),
+                None => sink,
+            };
+            mediator.register(name, sink)
+        };
+        match VirtualDoe::connect(config, filter, connect) {
             Ok(model) => {
                 log::info!("{bdf}: DOE at {offset:#x} virtualised");
                 out.handlers.push((offset, model));
@@ -112,6 +129,20 @@ where
         }
     }
     out
+}
+
+/// A completion sink that first dispatches every queued guest write: a result is applied
+/// after all the request dwords and pops the guest wrote before it.
+struct DrainFirst {
+    coalesced: Arc<CoalescedWrites>,
+    inner: Arc<dyn Completion>,
+}
+
+impl Completion for DrainFirst {
+    fn complete(&self, submission: SubmissionId, result: ExchangeResult) {
+        self.coalesced.drain();
+        self.inner.complete(submission, result);
+    }
 }
 
 /// The function's policy identity: its host address and vendor:device.

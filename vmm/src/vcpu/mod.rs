@@ -16,6 +16,7 @@ use kvm_bindings::{
 use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd, VmFd};
 
 use crate::bus::Bus;
+use crate::coalesced::CoalescedWrites;
 use crate::exit::{ExitNotifier, VmExit};
 use crate::memory::GuestMemoryMmap;
 
@@ -54,6 +55,8 @@ pub struct ExitHandlers {
     pub mmio: Arc<Bus>,
     /// The end of the VM.
     pub exit: Arc<ExitNotifier>,
+    /// Writes KVM queued instead of exiting: drained before any exit is handled.
+    pub coalesced: Arc<CoalescedWrites>,
 }
 
 /// One configured vCPU, ready to run.
@@ -111,6 +114,11 @@ pub fn create(
 }
 
 impl Vcpu {
+    /// The vCPU's KVM fd (the coalesced MMIO ring is mapped through it).
+    pub fn fd(&self) -> &VcpuFd {
+        &self.fd
+    }
+
     /// Runs this vCPU on its own thread until the VM ends.
     pub fn spawn(self) -> Result<JoinHandle<()>, VcpuError> {
         let cpu = self.cpu;
@@ -153,7 +161,11 @@ impl Vcpu {
     /// One KVM_RUN; `Some` when the exit ends the VM.
     fn run_once(&mut self) -> Result<Option<VmExit>, kvm_ioctls::Error> {
         let h = &self.handlers;
-        match self.fd.run() {
+        let result = self.fd.run();
+        // Every write the guest queued (on any vCPU) reaches its device before this exit
+        // is handled, as if each had exited in turn.
+        h.coalesced.drain();
+        match result {
             Ok(VcpuExit::IoIn(port, data)) => {
                 if !h.pio.read(u64::from(port), data) {
                     data.fill(0xff);

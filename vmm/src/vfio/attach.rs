@@ -21,8 +21,10 @@ use super::events::IrqEvents;
 use super::mmap::map_bars;
 use super::preflight::Checked;
 use super::sink::VfioInterruptSink;
+use crate::coalesced;
 use crate::doe::{self, DoeContext};
 use crate::interrupts::GsiRouting;
+use crate::layout::ECAM_BASE;
 use crate::memory::GuestMemoryMmap;
 use crate::pci::{BarMapper, PciBus};
 
@@ -54,6 +56,7 @@ pub struct Assigned {
     mediators: Vec<Mediator>,
     backends: Vec<Arc<VfioBackend>>,
     container: Option<Arc<VfioContainer>>,
+    doe_zones: Vec<u64>,
 }
 
 impl std::fmt::Debug for Assigned {
@@ -68,6 +71,13 @@ impl std::fmt::Debug for Assigned {
 }
 
 impl Assigned {
+    /// The guest-physical (ECAM) address of each virtual DOE's Write Data Mailbox, where
+    /// its two data registers (`coalesced::ZONE_SIZE` bytes) start: the writes that may be
+    /// coalesced.
+    pub fn doe_data_zones(&self) -> &[u64] {
+        &self.doe_zones
+    }
+
     /// Keeps the DMA mappings, the devices and the container until the process exits,
     /// when the kernel releases them: once vCPUs run, a device may do DMA until the very
     /// end, and whichever thread of a running VM drops the last reference (under its
@@ -89,7 +99,13 @@ pub fn attach(mut ctx: VfioContext<'_>, checked: &[Checked]) -> Result<Assigned,
         ..Assigned::default()
     };
     for function in checked {
-        let (backend, mediators) = attach_one(&mut ctx, &container, &slots, function)?;
+        let (backend, mediators) = attach_one(
+            &mut ctx,
+            &container,
+            &slots,
+            function,
+            &mut assigned.doe_zones,
+        )?;
         assigned.backends.push(backend);
         assigned.mediators.extend(mediators);
     }
@@ -102,6 +118,7 @@ fn attach_one(
     container: &Arc<VfioContainer>,
     slots: &Arc<Mutex<SlotAllocator>>,
     checked: &Checked,
+    doe_zones: &mut Vec<u64>,
 ) -> Result<(Arc<VfioBackend>, Vec<Mediator>), VfioError> {
     let bdf = checked.bdf.to_string();
     let ops: Arc<dyn VfioOps> = container.clone();
@@ -125,6 +142,7 @@ fn attach_one(
     );
     let doe = doe::virtualise(&backend, &bdf, &ctx.doe);
     let mut builder = PassthroughBuilder::new(backend.clone(), Box::new(sink));
+    let doe_offsets: Vec<u16> = doe.handlers.iter().map(|(offset, _)| *offset).collect();
     for (offset, model) in doe.handlers {
         builder = builder.virtualise_extended(offset, DOE_CAP_SIZEOF, Box::new(model));
     }
@@ -152,6 +170,10 @@ fn attach_one(
         "assigned {bdf} as 00:{:02x}.0 ({mapped:#x} bytes of BARs mapped directly)",
         devfn >> 3
     );
+    // Bus 0: the ECAM offset of a register is devfn << 12 | register.
+    doe_zones.extend(doe_offsets.iter().map(|&offset| {
+        ECAM_BASE + (u64::from(devfn) << 12) + u64::from(offset + coalesced::ZONE_OFFSET_IN_CAP)
+    }));
     Ok((backend, doe.mediators))
 }
 
