@@ -6,7 +6,6 @@ use std::num::NonZeroU32;
 use std::ops::Range;
 use std::sync::Arc;
 
-use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 use toml::Spanned;
 
 use crate::decision::RuleId;
@@ -223,6 +222,10 @@ fn code_set(
     }
     Ok((set, codes))
 }
+
+/// Largest object a DOE mailbox can carry, in dwords (PCIe r6.0 §6.30.1: 2^18); the same
+/// limit as `doe_proxy::protocol::MAX_OBJECT_DWORDS`, which this leaf crate cannot name.
+const MAX_OBJECT_DWORDS: usize = 1 << 18;
 
 fn max_object(value: Spanned<i64>) -> Result<usize, Invalid> {
     let dwords = *value.get_ref();

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use doe_proxy::protocol::{DataObjectHeader, HeaderError};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::ids::ProtocolId;
@@ -32,21 +31,19 @@ impl RequestInfo {
         }
     }
 
-    /// The facts of a whole request object (header and payload dwords).
-    ///
-    /// The length is the header's; the SPDM request code is read only for CMA/SPDM.
-    pub fn from_object(dwords: &[u32]) -> Result<Self, HeaderError> {
-        let header = DataObjectHeader::decode(dwords)?;
-        let payload = dwords.get(doe_proxy::protocol::header::HEADER_DWORDS..);
-        let spdm_code = match header.protocol {
-            ProtocolId::CMA_SPDM => payload.and_then(SpdmRequestCode::from_payload),
+    /// The facts of a request whose DOE header the caller has decoded: its protocol, its
+    /// length in dwords (header included) and its payload dwords, from which the SPDM
+    /// request code is read for CMA/SPDM.
+    pub fn with_payload(protocol: ProtocolId, length_dwords: usize, payload: &[u32]) -> Self {
+        let spdm_code = match protocol {
+            ProtocolId::CMA_SPDM => SpdmRequestCode::from_payload(payload),
             _ => None,
         };
-        Ok(RequestInfo {
-            protocol: header.protocol,
-            length_dwords: header.length_dwords,
+        RequestInfo {
+            protocol,
+            length_dwords,
             spdm_code,
-        })
+        }
     }
 }
 
@@ -213,7 +210,7 @@ mod tests {
     #[test]
     fn request_from_cma_object_reads_the_spdm_code() {
         // CMA/SPDM, 3 dwords: GET_VERSION at version 0x10.
-        let info = RequestInfo::from_object(&[0x0001_0001, 3, 0x0000_8410]).unwrap();
+        let info = RequestInfo::with_payload(ProtocolId::CMA_SPDM, 3, &[0x0000_8410]);
         assert_eq!(info.protocol, ProtocolId::CMA_SPDM);
         assert_eq!(info.length_dwords, 3);
         assert_eq!(info.spdm_code, Some(SpdmRequestCode::GET_VERSION));
@@ -221,11 +218,10 @@ mod tests {
 
     #[test]
     fn request_from_other_objects_has_no_spdm_code() {
-        let info = RequestInfo::from_object(&[0x0002_1e98, 3, 0x0000_8410]).unwrap();
+        let info = RequestInfo::with_payload(ProtocolId::CXL_TABLE_ACCESS, 3, &[0x0000_8410]);
         assert_eq!(info, RequestInfo::new(ProtocolId::CXL_TABLE_ACCESS, 3));
-        let header_only = RequestInfo::from_object(&[0x0001_0001, 2]).unwrap();
+        let header_only = RequestInfo::with_payload(ProtocolId::CMA_SPDM, 2, &[]);
         assert_eq!(header_only.spdm_code, None);
-        assert!(RequestInfo::from_object(&[0x0001_0001]).is_err());
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Who asks and which function they ask about: the identities a policy matches on.
 //!
-//! The DOE protocol and the PCI address types are `doe-proxy`'s own, re-exported here so
-//! that every crate names a protocol and a function the same way.
+//! The DOE protocol and PCI address types are defined in this crate ([`crate::protocol_id`],
+//! [`crate::pci_address`]) and re-exported by `doe-proxy`, so every crate names a protocol
+//! and a function the same way.
 
 use std::fmt;
 
-pub use doe_proxy::pci_address::Bdf;
-pub use doe_proxy::protocol::ProtocolId;
+pub use crate::pci_address::Bdf;
+pub use crate::protocol_id::ProtocolId;
 
 /// A client of a DOE mailbox: a guest of a `vmm`, or a user of the host.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -3,16 +3,20 @@
 //! often; read from TOML with line-precise errors, swapped on reload, and an audit line for
 //! every denial.
 //!
+//! It is the leaf of the workspace (DESIGN §2): it depends on no crate of ours, and it owns
+//! the identifiers every crate shares — [`ProtocolId`] and [`Bdf`] — which `doe-proxy`
+//! re-exports where DOE code names them.
+//!
 //! The file format is documented in `resources/policies/README.md`. On the exchange path:
 //!
 //! ```
-//! use policies::{ClientIdentity, FunctionId, Policy, RequestInfo};
+//! use policies::{ClientIdentity, FunctionId, Policy, ProtocolId, RequestInfo};
 //!
 //! let policy = Policy::builtin_default();
 //! let guest = ClientIdentity::guest("vm-a");
 //! let cxl = FunctionId::new("0000:0d:00.0".parse().unwrap(), 0x8086, 0x0d93);
 //! // A CMA/SPDM GET_VERSION (version 0x10, code 0x84) in a 3-dword object.
-//! let request = RequestInfo::from_object(&[0x0001_0001, 3, 0x0000_8410]).unwrap();
+//! let request = RequestInfo::with_payload(ProtocolId::CMA_SPDM, 3, &[0x0000_8410]);
 //! assert!(policy.evaluate(&guest, &cxl, &request).is_allowed());
 //! ```
 #![deny(missing_docs)]
@@ -24,7 +28,9 @@ mod decision;
 mod error;
 mod format;
 mod ids;
+pub mod pci_address;
 mod policy;
+pub mod protocol_id;
 mod rate;
 mod rule;
 mod spdm;

@@ -238,11 +238,10 @@ fn policy_open_cma() -> Policy {
 }
 
 #[test]
-fn evaluation_from_raw_objects() {
+fn evaluation_from_a_cma_payload() {
     let policy = Policy::builtin_default();
     // SET_CERTIFICATE (0xEE) at version 0x12, slot 0, in a 4-dword object.
-    let object = [0x0001_0001, 4, 0x0000_ee12, 0];
-    let request = RequestInfo::from_object(&object).unwrap();
+    let request = RequestInfo::with_payload(policies::ProtocolId::CMA_SPDM, 4, &[0x0000_ee12, 0]);
     let decision = policy.evaluate(&guest("vm-a"), &cxl_function(), &request);
     assert_eq!(
         decision.deny_reason().unwrap().code(),

@@ -21,9 +21,7 @@ use std::sync::Arc;
 use devices::doe::{DoeFilter, FilterVerdict};
 use doe_proxy::protocol::header::HEADER_DWORDS;
 use doe_proxy::protocol::{DataObject, ProtocolId};
-use policies::{
-    AuditEvent, ClientIdentity, DenyReason, FunctionId, RequestInfo, SpdmRequestCode, Verdict,
-};
+use policies::{AuditEvent, ClientIdentity, DenyReason, FunctionId, RequestInfo, Verdict};
 
 use super::admin::DoeAdmin;
 use super::spdm::{error_object, request_version, ERROR_BUSY, ERROR_UNSUPPORTED_REQUEST};
@@ -56,17 +54,11 @@ impl PolicyFilter {
 
 /// The facts the policy decides on, read from a whole request object.
 fn request_info(request: &DataObject) -> RequestInfo {
-    let length_dwords = request.payload.len() + HEADER_DWORDS;
-    let spdm_code = if request.protocol == ProtocolId::CMA_SPDM {
-        SpdmRequestCode::from_payload(&request.payload)
-    } else {
-        None
-    };
-    RequestInfo {
-        protocol: request.protocol,
-        length_dwords,
-        spdm_code,
-    }
+    RequestInfo::with_payload(
+        request.protocol,
+        request.payload.len() + HEADER_DWORDS,
+        &request.payload,
+    )
 }
 
 /// What the guest gets for a request the policy denied for `reason`.
