@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use guest_tests::probe::{smaps, ProbeReport, REPORT_PREFIX};
 
+/// vmm-probe's exit code when it killed the VMM at `--timeout-s` (as timeout(1)).
+const EXIT_TIMED_OUT: u8 = 124;
 /// How often memory is sampled.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -29,6 +31,10 @@ struct Cli {
     /// The guest's memory size in MiB (mappings at least half that size count as guest RAM).
     #[arg(long)]
     guest_memory_mib: u64,
+    /// Kill the VMM after this many seconds (0: never); a killed run reports
+    /// `"timed_out": true` and vmm-probe exits 124.
+    #[arg(long, default_value_t = 0)]
+    timeout_s: u64,
     /// The console line that ends the boot measurement.
     #[arg(long, default_value = "@@l2 init")]
     marker: String,
@@ -74,6 +80,23 @@ fn main() -> ExitCode {
             }
         })
     };
+    let timed_out = Arc::new(AtomicBool::new(false));
+    if cli.timeout_s > 0 {
+        let (done, timed_out) = (done.clone(), timed_out.clone());
+        let deadline = start + Duration::from_secs(cli.timeout_s);
+        thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if Instant::now() >= deadline {
+                    timed_out.store(true, Ordering::Relaxed);
+                    // The VMM is our child: kill(2) through the `kill` program keeps this
+                    // tool free of unsafe code.
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    return;
+                }
+                thread::sleep(SAMPLE_INTERVAL);
+            }
+        });
+    }
     let mut marker_at = None;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut out = std::io::stdout();
@@ -97,10 +120,18 @@ fn main() -> ExitCode {
         vmhwm_kib: vmhwm,
         samples,
         exit_code,
+        timed_out: timed_out.load(Ordering::Relaxed),
     };
     println!(
         "{REPORT_PREFIX}{}",
         serde_json::to_string(&report).expect("the report serialises")
     );
+    if report.timed_out {
+        eprintln!(
+            "vmm-probe: {} killed after {} s",
+            cli.command[0], cli.timeout_s
+        );
+        return ExitCode::from(EXIT_TIMED_OUT);
+    }
     ExitCode::from(exit_code.unwrap_or(128).clamp(0, 255) as u8)
 }

@@ -23,6 +23,9 @@ pub struct ProbeReport {
     pub samples: u32,
     /// The VMM's exit code (`None` if killed by a signal).
     pub exit_code: Option<i32>,
+    /// Whether vmm-probe killed the VMM at its `--timeout-s`.
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 /// The prefix of the line that carries a report on the console.

@@ -18,9 +18,5 @@ section vmm-bench vmm --kernel /l2/vmlinuz --initramfs /l2/initramfs --cmdline "
     || fail "vmm did not exit 0"
 running vmm && fail "a vmm process is still running"
 
-section qemu-bench qemu-system-x86_64 -machine q35,accel=kvm -cpu host -m "${MEM_MIB}M" -smp 1 \
-    -nodefaults -no-user-config -display none -serial stdio -no-reboot \
-    -kernel /l2/vmlinuz -initrd /l2/initramfs -append "$CMDLINE" \
-    -device "vfio-pci,host=$BDF" \
-    || fail "QEMU did not exit 0"
+section qemu-bench qemu_l2 qemu-bench "$MEM_MIB" "$CMDLINE" -device "vfio-pci,host=$BDF"
 exit 0
