@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use super::address::ConfigAddress;
 use super::bars::BarMapper;
 use super::bus::PciBus;
+use super::config_access::ConfigAccess;
 use crate::bus::BusDevice;
 
 /// First port.
@@ -18,8 +19,7 @@ const DATA_OFFSET: u64 = 4;
 #[derive(Debug)]
 pub struct PciConfigIo {
     address: u32,
-    pci: Arc<Mutex<PciBus>>,
-    mapper: BarMapper,
+    access: ConfigAccess,
 }
 
 impl PciConfigIo {
@@ -27,9 +27,15 @@ impl PciConfigIo {
     pub fn new(pci: Arc<Mutex<PciBus>>, mapper: BarMapper) -> Self {
         Self {
             address: 0,
-            pci,
-            mapper,
+            access: ConfigAccess::new(pci, mapper),
         }
+    }
+
+    /// The function register a CONFIG_DATA access at port `offset` names, if any.
+    fn target(&self, offset: u64) -> Option<ConfigAddress> {
+        offset
+            .checked_sub(DATA_OFFSET)
+            .and_then(|o| ConfigAddress::from_cf8(self.address, o as u8))
     }
 }
 
@@ -39,17 +45,7 @@ impl BusDevice for PciConfigIo {
             data.copy_from_slice(&self.address.to_le_bytes());
             return;
         }
-        let target = offset
-            .checked_sub(DATA_OFFSET)
-            .and_then(|o| ConfigAddress::from_cf8(self.address, o as u8));
-        match target {
-            Some(addr) => self
-                .pci
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .read_config(addr, data),
-            None => data.fill(0xff),
-        }
+        self.access.read(self.target(offset), data);
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) {
@@ -59,17 +55,7 @@ impl BusDevice for PciConfigIo {
             }
             return;
         }
-        let target = offset
-            .checked_sub(DATA_OFFSET)
-            .and_then(|o| ConfigAddress::from_cf8(self.address, o as u8));
-        if let Some(addr) = target {
-            let changes = self
-                .pci
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .write_config(addr, data);
-            self.mapper.apply(&changes);
-        }
+        self.access.write(self.target(offset), data);
     }
 }
 

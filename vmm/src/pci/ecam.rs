@@ -5,43 +5,31 @@ use std::sync::{Arc, Mutex};
 use super::address::ConfigAddress;
 use super::bars::BarMapper;
 use super::bus::PciBus;
+use super::config_access::ConfigAccess;
 use crate::bus::BusDevice;
 
 /// The ECAM window's handler.
 #[derive(Debug)]
 pub struct PciEcam {
-    pci: Arc<Mutex<PciBus>>,
-    mapper: BarMapper,
+    access: ConfigAccess,
 }
 
 impl PciEcam {
     /// A handler for `pci`, remapping BARs through `mapper`.
     pub fn new(pci: Arc<Mutex<PciBus>>, mapper: BarMapper) -> Self {
-        Self { pci, mapper }
+        Self {
+            access: ConfigAccess::new(pci, mapper),
+        }
     }
 }
 
 impl BusDevice for PciEcam {
     fn read(&mut self, offset: u64, data: &mut [u8]) {
-        match ConfigAddress::from_ecam(offset) {
-            Some(addr) => self
-                .pci
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .read_config(addr, data),
-            None => data.fill(0xff),
-        }
+        self.access.read(ConfigAddress::from_ecam(offset), data);
     }
 
     fn write(&mut self, offset: u64, data: &[u8]) {
-        if let Some(addr) = ConfigAddress::from_ecam(offset) {
-            let changes = self
-                .pci
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .write_config(addr, data);
-            self.mapper.apply(&changes);
-        }
+        self.access.write(ConfigAddress::from_ecam(offset), data);
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod address;
 pub mod bars;
 pub mod bus;
+pub mod config_access;
 pub mod config_io;
 pub mod ecam;
 pub mod host_bridge;
