@@ -17,7 +17,7 @@ use super::VirtualCap;
 use crate::pci::access::{CONFIG_SPACE_SIZE, DWORD};
 use crate::pci::bar::{BarDef, Bars};
 use crate::pci::capability::ids::{STD_MSI, STD_MSIX};
-use crate::pci::capability::{CapRef, CapSpace, CapabilityHandler, CapabilityLayout};
+use crate::pci::capability::{CapRef, CapSpace, Capability, CapabilityHandler, CapabilityLayout};
 use crate::pci::config::PciConfig;
 use crate::pci::device::BarKind;
 use crate::pci::header::{
@@ -187,19 +187,33 @@ fn hide_by_policy(layout: &mut CapabilityLayout<VirtualCap>) -> Result<(), Passt
     Ok(())
 }
 
+/// The standard capability `id` if the device offers `kind` vectors; a capability whose
+/// interrupts the device does not offer is hidden (and `None` returned).
+fn offered_interrupt_cap(
+    backend: &dyn PassthroughBackend,
+    layout: &mut CapabilityLayout<VirtualCap>,
+    id: u16,
+    kind: IrqKind,
+) -> Result<Option<Capability>, PassthroughError> {
+    let Some(found) = layout.find(CapSpace::Standard, id).next() else {
+        return Ok(None);
+    };
+    if backend.irq_count(kind)? == 0 {
+        layout.hide(found.at())?;
+        return Ok(None);
+    }
+    Ok(Some(found))
+}
+
 /// Emulates the MSI capability, or hides it if the device offers no MSI vectors.
 fn attach_msi(
     backend: &dyn PassthroughBackend,
     physical: &PciConfig,
     layout: &mut CapabilityLayout<VirtualCap>,
 ) -> Result<Option<MsiCap>, PassthroughError> {
-    let Some(found) = layout.find(CapSpace::Standard, STD_MSI).next() else {
+    let Some(found) = offered_interrupt_cap(backend, layout, STD_MSI, IrqKind::Msi)? else {
         return Ok(None);
     };
-    if backend.irq_count(IrqKind::Msi)? == 0 {
-        layout.hide(found.at())?;
-        return Ok(None);
-    }
     let cap = MsiCap::new(physical, found.offset);
     layout.virtualise(found.at(), VirtualCap::Msi, cap.len())?;
     Ok(Some(cap))
@@ -211,13 +225,9 @@ fn attach_msix(
     physical: &PciConfig,
     layout: &mut CapabilityLayout<VirtualCap>,
 ) -> Result<Option<MsixCap>, PassthroughError> {
-    let Some(found) = layout.find(CapSpace::Standard, STD_MSIX).next() else {
+    let Some(found) = offered_interrupt_cap(backend, layout, STD_MSIX, IrqKind::Msix)? else {
         return Ok(None);
     };
-    if backend.irq_count(IrqKind::Msix)? == 0 {
-        layout.hide(found.at())?;
-        return Ok(None);
-    }
     layout.virtualise(found.at(), VirtualCap::Msix, found.len)?;
     Ok(Some(MsixCap::new(physical, found.offset)))
 }

@@ -75,3 +75,15 @@ qemu_l2() {
     done
     fail "QEMU ($1) hung twice"
 }
+
+# find_function VENDOR DEVICE: prints the address of the first PCI function with these
+# IDs (as sysfs writes them, e.g. 0x8086 0x0d93); fails if there is none.
+find_function() {
+    for _d in /sys/bus/pci/devices/*; do
+        if [ "$(cat "$_d/vendor")" = "$1" ] && [ "$(cat "$_d/device")" = "$2" ]; then
+            basename "$_d"
+            return 0
+        fi
+    done
+    return 1
+}

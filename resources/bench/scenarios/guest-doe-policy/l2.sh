@@ -2,14 +2,7 @@
 # Discovery lists only 0001:00 and a CDAT request sent anyway is discarded (doectl exit 6);
 # then wait until L1 reloads a policy that allows it, and read the CDAT in the same boot.
 . /etc/bench/lib.sh
-fn=
-for d in /sys/bus/pci/devices/*; do
-    if [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x0d93" ]; then
-        fn=$(basename "$d")
-        break
-    fi
-done
-[ -n "$fn" ] || fail "no 8086:0d93 function in L2"
+fn=$(find_function 0x8086 0x0d93) || fail "no 8086:0d93 function in L2"
 echo "@@l2 fn $fn"
 
 section l2-discover-denied doectl discover "$fn" --json || fail "doectl discover (denied)"

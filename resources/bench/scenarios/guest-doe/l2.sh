@@ -2,14 +2,7 @@
 # (7.x only), Discovery and CDAT from user space, lspci's decoding, the kernel's DOE lines.
 # The host checks every section; this script fails only if a tool that must work does not.
 . /etc/bench/lib.sh
-fn=
-for d in /sys/bus/pci/devices/*; do
-    if [ "$(cat "$d/vendor"):$(cat "$d/device")" = "0x8086:0x0d93" ]; then
-        fn=$(basename "$d")
-        break
-    fi
-done
-[ -n "$fn" ] || fail "no 8086:0d93 function in L2"
+fn=$(find_function 0x8086 0x0d93) || fail "no 8086:0d93 function in L2"
 echo "@@l2 fn $fn"
 section l2-uname uname -r
 section l2-doe-features ls -1 "/sys/bus/pci/devices/$fn/doe_features/"
