@@ -113,6 +113,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
             vm: &vm,
             routing: &routing,
             mem: &mem,
+            exit: &exit,
             pci: &pci,
             mapper: &mapper,
             bars: BarAllocator::new(

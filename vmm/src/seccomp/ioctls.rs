@@ -40,6 +40,8 @@ ioctl_io_nr!(
     u32::from(VFIO_TYPE),
     VFIO_BASE + 5
 );
+// 0x3B71: map a range of user memory (guest RAM) into the container's IOMMU domain.
+ioctl_io_nr!(VFIO_IOMMU_MAP_DMA, u32::from(VFIO_TYPE), VFIO_BASE + 13);
 // 0x3B72: remove a DMA mapping (guest RAM) from the container's IOMMU domain.
 ioctl_io_nr!(VFIO_IOMMU_UNMAP_DMA, u32::from(VFIO_TYPE), VFIO_BASE + 14);
 // 0x3B6E: enable, disable, trigger, mask or unmask a device's interrupts (INTx, MSI, MSI-X).
@@ -58,6 +60,7 @@ mod tests {
         assert_eq!(KVM_SET_DEVICE_ATTR(), 0x4018_AEE1);
         assert_eq!(VFIO_GROUP_UNSET_CONTAINER(), 0x3B69);
         assert_eq!(VFIO_DEVICE_SET_IRQS(), 0x3B6E);
+        assert_eq!(VFIO_IOMMU_MAP_DMA(), 0x3B71);
         assert_eq!(VFIO_IOMMU_UNMAP_DMA(), 0x3B72);
     }
 }

@@ -8,6 +8,7 @@
 //! vmm with one line naming the call, `kill` has the kernel kill the process (SIGSYS),
 //! `log` lets it run and has the kernel log it (audit), `off` installs no filter.
 
+mod dma_map;
 mod doe_mediator;
 mod event_loop;
 mod ioctls;
@@ -59,6 +60,8 @@ pub enum ThreadKind {
     EventLoop,
     /// A DOE mediator's worker or notifier thread (one pair per physical mailbox).
     DoeMediator,
+    /// The thread that maps guest RAM for DMA while the guest boots.
+    DmaMap,
 }
 
 impl ThreadKind {
@@ -68,6 +71,7 @@ impl ThreadKind {
             Self::Vcpu => "vcpu",
             Self::EventLoop => "event-loop",
             Self::DoeMediator => "doe-mediator",
+            Self::DmaMap => "vfio-dma-map",
         }
     }
 }
@@ -145,6 +149,7 @@ pub fn filter(kind: ThreadKind, mode: SeccompMode) -> Result<Option<BpfProgram>,
             ThreadKind::Vcpu => vcpu::rules(),
             ThreadKind::EventLoop => event_loop::rules(),
             ThreadKind::DoeMediator => doe_mediator::rules(),
+            ThreadKind::DmaMap => dma_map::rules(),
         }
         .map_err(build)?,
     );

@@ -61,7 +61,12 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn every_filter_compiles_in_every_mode() {
-    for kind in [ThreadKind::Vcpu, ThreadKind::EventLoop] {
+    for kind in [
+        ThreadKind::Vcpu,
+        ThreadKind::EventLoop,
+        ThreadKind::DoeMediator,
+        ThreadKind::DmaMap,
+    ] {
         for mode in [SeccompMode::Trap, SeccompMode::Kill, SeccompMode::Log] {
             let program = filter(kind, mode).unwrap().unwrap();
             assert!(!program.is_empty(), "{kind} {mode}");

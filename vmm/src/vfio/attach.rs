@@ -2,7 +2,8 @@
 //! the container, build its passthrough model with a backend and an interrupt sink, place
 //! its BARs, mmap what may be mapped, put it on the PCI bus and let its BAR slots follow
 //! the guest's BAR programming. Guest RAM is mapped for DMA once every group is in the
-//! container (the IOMMU type is set when the first group joins).
+//! container (the IOMMU type is set when the first group joins), on a thread of its own
+//! while the guest boots; bus mastering waits for it ([`super::dma_gate`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -15,7 +16,8 @@ use vfio_ioctls::{VfioContainer, VfioDevice, VfioOps};
 use super::backend::VfioBackend;
 use super::bar_alloc::{placement_order, BarAllocator};
 use super::bar_slots::{BarSlots, SlotAllocator};
-use super::container::{self, DmaMappings};
+use super::container;
+use super::dma_gate::DmaGate;
 use super::error::VfioError;
 use super::events::IrqEvents;
 use super::mmap::map_bars;
@@ -23,6 +25,7 @@ use super::preflight::Checked;
 use super::sink::VfioInterruptSink;
 use crate::coalesced;
 use crate::doe::{self, DoeContext};
+use crate::exit::ExitNotifier;
 use crate::interrupts::GsiRouting;
 use crate::layout::ECAM_BASE;
 use crate::memory::GuestMemoryMmap;
@@ -35,7 +38,9 @@ pub struct VfioContext<'a> {
     /// The GSI routing table shared with the rest of the VMM.
     pub routing: &'a Arc<Mutex<GsiRouting>>,
     /// Guest RAM (mapped for DMA).
-    pub mem: &'a GuestMemoryMmap,
+    pub mem: &'a Arc<GuestMemoryMmap>,
+    /// Told when the DMA mapping fails after the guest started.
+    pub exit: &'a Arc<ExitNotifier>,
     /// The PCI root bus.
     pub pci: &'a Arc<Mutex<PciBus>>,
     /// Where BAR changes are applied (and reported to the BAR slots).
@@ -48,11 +53,11 @@ pub struct VfioContext<'a> {
     pub doe: DoeContext,
 }
 
-/// Keeps the assignment alive: the DMA mappings (dropped first), the devices and the
-/// container.
+/// Keeps the assignment alive: the devices and the container (the DMA mappings are
+/// kept by their thread).
 #[derive(Default)]
 pub struct Assigned {
-    dma: Option<DmaMappings>,
+    dma: Option<Arc<DmaGate>>,
     mediators: Vec<Mediator>,
     backends: Vec<Arc<VfioBackend>>,
     container: Option<Arc<VfioContainer>>,
@@ -62,7 +67,7 @@ pub struct Assigned {
 impl std::fmt::Debug for Assigned {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Assigned")
-            .field("dma", &self.dma)
+            .field("dma", &self.dma.as_ref().map(|gate| gate.state()))
             .field("devices", &self.backends.len())
             .field("doe_mediators", &self.mediators.len())
             .field("container", &self.container.is_some())
@@ -94,8 +99,10 @@ pub fn attach(mut ctx: VfioContext<'_>, checked: &[Checked]) -> Result<Assigned,
     }
     let container = container::open(ctx.vm)?;
     let slots = Arc::new(Mutex::new(SlotAllocator::new(ctx.first_slot)));
+    let dma = Arc::new(DmaGate::new());
     let mut assigned = Assigned {
         container: Some(container.clone()),
+        dma: Some(dma.clone()),
         ..Assigned::default()
     };
     for function in checked {
@@ -103,13 +110,15 @@ pub fn attach(mut ctx: VfioContext<'_>, checked: &[Checked]) -> Result<Assigned,
             &mut ctx,
             &container,
             &slots,
+            &dma,
             function,
             &mut assigned.doe_zones,
         )?;
         assigned.backends.push(backend);
         assigned.mediators.extend(mediators);
     }
-    assigned.dma = Some(DmaMappings::map(&container, ctx.mem)?);
+    // The last step that can fail here; the vCPUs start soon after.
+    container::map_while_booting(container, ctx.mem.clone(), dma, ctx.exit.clone())?;
     Ok(assigned)
 }
 
@@ -117,6 +126,7 @@ fn attach_one(
     ctx: &mut VfioContext<'_>,
     container: &Arc<VfioContainer>,
     slots: &Arc<Mutex<SlotAllocator>>,
+    dma: &Arc<DmaGate>,
     checked: &Checked,
     doe_zones: &mut Vec<u64>,
 ) -> Result<(Arc<VfioBackend>, Vec<Mediator>), VfioError> {
@@ -132,7 +142,8 @@ fn attach_one(
         source,
     };
     let events = Arc::new(IrqEvents::new().map_err(io)?);
-    let backend = Arc::new(VfioBackend::new(device, events.clone()).map_err(io)?);
+    let backend =
+        Arc::new(VfioBackend::new(device, events.clone(), dma.clone(), bdf.clone()).map_err(io)?);
     let sink = VfioInterruptSink::new(
         ctx.vm.clone(),
         ctx.routing.clone(),

@@ -17,6 +17,7 @@ use vfio_bindings::bindings::vfio::{
 };
 use vfio_ioctls::{VfioDevice, VfioRegionInfoCap};
 
+use super::dma_gate::{sets_bus_master, DmaGate};
 use super::events::IrqEvents;
 
 /// BAR regions are VFIO region indexes 0..=5.
@@ -65,6 +66,10 @@ pub struct VfioBackend {
     config: RegionSpan,
     bars: [RegionSpan; BAR_REGIONS as usize],
     events: Arc<IrqEvents>,
+    /// Holds a write that enables bus mastering until guest RAM is mapped for DMA.
+    dma: Arc<DmaGate>,
+    /// The function, for messages.
+    name: String,
 }
 
 impl std::fmt::Debug for VfioBackend {
@@ -85,8 +90,14 @@ fn irq_index(kind: IrqKind) -> u32 {
 }
 
 impl VfioBackend {
-    /// Wraps `device`; its interrupts signal the eventfds of `events`.
-    pub fn new(device: VfioDevice, events: Arc<IrqEvents>) -> io::Result<Self> {
+    /// Wraps `device` (the function `name`); its interrupts signal the eventfds of
+    /// `events`, and its bus mastering waits for `dma`.
+    pub fn new(
+        device: VfioDevice,
+        events: Arc<IrqEvents>,
+        dma: Arc<DmaGate>,
+        name: String,
+    ) -> io::Result<Self> {
         // SAFETY: the device fd is open for as long as `device` lives, and it outlives this
         // borrow, which only serves to duplicate the fd.
         let file =
@@ -104,6 +115,8 @@ impl VfioBackend {
             config,
             bars,
             events,
+            dma,
+            name,
         })
     }
 
@@ -145,6 +158,30 @@ impl VfioBackend {
         region.locate(offset, len)
     }
 
+    /// Waits (once per VM at most: later calls pass at once) until guest RAM is mapped
+    /// for DMA; refuses the write when the mapping failed.
+    fn hold_bus_master(&self, offset: u16, len: usize) -> Result<(), BackendError> {
+        match self.dma.wait() {
+            Ok(waited) => {
+                if !waited.is_zero() {
+                    log::info!(
+                        "{}: bus mastering held {} ms until guest RAM was mapped for DMA",
+                        self.name,
+                        waited.as_millis()
+                    );
+                }
+                Ok(())
+            }
+            Err(error) => Err(BackendError::Config {
+                offset,
+                len,
+                source: io::Error::other(format!(
+                    "bus mastering refused, guest RAM is not mapped for DMA: {error}"
+                )),
+            }),
+        }
+    }
+
     fn irq_error(kind: IrqKind, e: impl std::fmt::Display) -> BackendError {
         BackendError::Irq {
             kind,
@@ -166,6 +203,9 @@ impl PassthroughBackend for VfioBackend {
     }
 
     fn write_config(&self, offset: u16, data: &[u8]) -> Result<(), BackendError> {
+        if sets_bus_master(offset, data) {
+            self.hold_bus_master(offset, data.len())?;
+        }
         self.config
             .locate(u64::from(offset), data.len())
             .and_then(|at| self.file.write_all_at(data, at))

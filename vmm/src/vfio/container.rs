@@ -3,17 +3,23 @@
 //! IOVA = guest physical address.
 //!
 //! DMA mappings are undone step by step: a failed map unmaps what was mapped before it,
-//! and [`DmaMappings`] unmaps the rest when dropped.
+//! and [`DmaMappings`] unmaps the rest when dropped. [`map_while_booting`] does the
+//! mapping on its own thread (see [`super::dma_gate`]).
 
 use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
 
 use kvm_bindings::{kvm_create_device, kvm_device_type_KVM_DEV_TYPE_VFIO};
 use kvm_ioctls::VmFd;
 use vfio_ioctls::{VfioContainer, VfioDeviceFd};
 use vm_memory::{GuestMemoryBackend, GuestMemoryRegion};
 
+use super::dma_gate::DmaGate;
 use super::error::VfioError;
+use crate::exit::{ExitNotifier, VmExit};
 use crate::memory::GuestMemoryMmap;
+use crate::seccomp::{self, ThreadKind};
 
 /// Opens `/dev/vfio/vfio` with the VM's KVM VFIO device as its hypervisor handle (KVM is
 /// told about each group added to the container: needed for coherent DMA and IRQ bypass).
@@ -90,4 +96,43 @@ impl Drop for DmaMappings {
             }
         }
     }
+}
+
+/// Maps guest RAM for DMA on the `vfio-dma-map` thread and reports the result to `gate`
+/// (releasing a held Bus Master Enable). A failure also ends the VM with its message, as
+/// it would have ended the start-up. The mappings then stay until the process exits, as
+/// the rest of the assignment does (`super::Assigned::keep_until_exit`).
+pub fn map_while_booting(
+    container: Arc<VfioContainer>,
+    mem: Arc<GuestMemoryMmap>,
+    gate: Arc<DmaGate>,
+    exit: Arc<ExitNotifier>,
+) -> Result<(), VfioError> {
+    let fail = move |gate: &DmaGate, message: String| {
+        gate.finish(Err(message.clone()));
+        exit.notify(VmExit::Error(message));
+    };
+    thread::Builder::new()
+        .name("vfio-dma-map".into())
+        .spawn(move || {
+            if let Err(e) = seccomp::apply(ThreadKind::DmaMap) {
+                return fail(&gate, e.to_string());
+            }
+            let start = Instant::now();
+            match DmaMappings::map(&container, &mem) {
+                Ok(mappings) => {
+                    let took = start.elapsed();
+                    log::info!(
+                        "guest RAM mapped for DMA in {} ms ({} range(s))",
+                        took.as_millis(),
+                        mappings.mapped.len()
+                    );
+                    std::mem::forget(mappings);
+                    gate.finish(Ok(took));
+                }
+                Err(e) => fail(&gate, e.to_string()),
+            }
+        })
+        .map(drop)
+        .map_err(VfioError::DmaThread)
 }

@@ -65,6 +65,9 @@ pub enum VfioError {
     /// The guest's PCI bus.
     #[error(transparent)]
     Pci(#[from] PciBusError),
+    /// The thread that maps guest RAM for DMA could not start.
+    #[error("cannot start the thread that maps guest memory for DMA: {0}")]
+    DmaThread(std::io::Error),
     /// Guest RAM could not be mapped for DMA.
     #[error("VFIO DMA map of guest memory {iova:#x}+{size:#x} failed: {error}")]
     DmaMap {

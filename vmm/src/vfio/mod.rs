@@ -3,6 +3,7 @@
 //!
 //! - [`preflight`]: sysfs and `/dev/vfio` checks before KVM is opened, one clear error each.
 //! - [`container`]: the container tied to the VM (KVM VFIO device), guest RAM mapped for DMA.
+//! - [`dma_gate`]: the DMA mapping runs while the guest boots; bus mastering waits for it.
 //! - [`backend`]: [`devices::vfio::PassthroughBackend`] over the VFIO device fd.
 //! - [`events`], [`vectors`], [`sink`]: interrupts — eventfds, GSI/irqfd bookkeeping, and the
 //!   [`devices::vfio::InterruptSink`] that applies it to KVM.
@@ -15,6 +16,7 @@ pub mod backend;
 pub mod bar_alloc;
 pub mod bar_slots;
 pub mod container;
+pub mod dma_gate;
 pub mod error;
 pub mod events;
 pub mod mmap;
