@@ -64,6 +64,25 @@ pub struct Report {
     pub cdat_exchange: Option<Stats>,
     /// A whole CDAT read (every entry), likewise.
     pub cdat_read: Option<Stats>,
+    /// Single config accesses, each one guest exit under a VMM: what an exchange is made of.
+    #[serde(default)]
+    pub register_access: Option<RegisterAccess>,
+}
+
+/// The cost of single config-space accesses through sysfs `config` (one per iteration,
+/// none of which changes the mailbox's state): under a VMM each is one guest exit, so
+/// these show the exit budget of an exchange (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterAccess {
+    /// Reading the Vendor/Device ID dword (offset 0).
+    pub vendor_read: Stats,
+    /// Reading the mailbox's Status register.
+    pub status_read: Stats,
+    /// Writing 0 to the mailbox's Control register (neither Abort nor GO).
+    pub control_write: Stats,
+    /// Writing 0 to the Read Data Mailbox while no response is ready (a pop of nothing,
+    /// which changes nothing; the write Linux makes after reading each response dword).
+    pub read_mailbox_write: Stats,
 }
 
 #[cfg(test)]
@@ -104,6 +123,7 @@ mod tests {
             discovery_walk: stats,
             cdat_exchange: None,
             cdat_read: None,
+            register_access: None,
         };
         let text = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), r);

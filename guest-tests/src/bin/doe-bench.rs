@@ -9,14 +9,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use doe_proxy::cdat_read;
-use doe_proxy::config_space::{Access, SysfsConfig};
+use doe_proxy::config_space::{Access, ConfigSpace, SysfsConfig};
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
 use doe_proxy::pci_address::Bdf;
 use doe_proxy::protocol::discovery::DiscoveryRequest;
 use doe_proxy::protocol::table_access::TableAccessRequest;
 use doe_proxy::protocol::ProtocolId;
 use doe_proxy::sysfs_scan;
-use guest_tests::doe_bench::{Report, Stats};
+use guest_tests::doe_bench::{RegisterAccess, Report, Stats};
 
 #[derive(Parser)]
 #[command(
@@ -110,6 +110,7 @@ fn run(cli: &Cli) -> Result<Report, String> {
     } else {
         (None, None)
     };
+    let register_access = register_access(mb.config_space(), offset, n * 4)?;
     Ok(Report {
         label: cli.label.clone(),
         device: cli.bdf.to_string(),
@@ -119,6 +120,46 @@ fn run(cli: &Cli) -> Result<Report, String> {
         discovery_walk,
         cdat_exchange,
         cdat_read,
+        register_access: Some(register_access),
+    })
+}
+
+/// DOE register offsets from the capability (PCIe r6.0 §7.9.24).
+const DOE_CONTROL: u16 = 0x08;
+const DOE_STATUS: u16 = 0x0c;
+const DOE_READ_MAILBOX: u16 = 0x14;
+/// Status: Data Object Ready.
+const STATUS_DATA_OBJECT_READY: u32 = 1 << 31;
+
+/// Times `n` single accesses of each kind that leaves the mailbox as it is.
+fn register_access(cfg: &impl ConfigSpace, cap: u16, n: usize) -> Result<RegisterAccess, String> {
+    let read = |at: u16| {
+        measure(n, || {
+            cfg.read_u32(at)
+                .map(|v| (0, v))
+                .map_err(|e| format!("config read at {at:#x}: {e}"))
+        })
+    };
+    let write = |at: u16| {
+        measure(n, || {
+            cfg.write_u32(at, 0)
+                .map(|()| (0, ()))
+                .map_err(|e| format!("config write at {at:#x}: {e}"))
+        })
+    };
+    let status = cfg
+        .read_u32(cap + DOE_STATUS)
+        .map_err(|e| format!("Status: {e}"))?;
+    if status & STATUS_DATA_OBJECT_READY != 0 {
+        return Err(format!(
+            "Status {status:#010x}: a response is pending, popping it would change the mailbox"
+        ));
+    }
+    Ok(RegisterAccess {
+        vendor_read: read(0)?,
+        status_read: read(cap + DOE_STATUS)?,
+        control_write: write(cap + DOE_CONTROL)?,
+        read_mailbox_write: write(cap + DOE_READ_MAILBOX)?,
     })
 }
 

@@ -57,11 +57,39 @@ pub fn table(l1: &Report, vmm: &Report, qemu: &Report) -> Vec<String> {
         "benchmark (median of {} per operation, doe-bench spinning on Status): operation | L1 sysfs | L2 via vmm | L2 via QEMU raw | vmm/QEMU (goal <= 0.5) | vmm/L1",
         vmm.discovery_exchange.iterations
     )];
+    let accesses: [(&str, Pick); 4] = [
+        ("Vendor ID read", |r| {
+            r.register_access.as_ref().map(|a| &a.vendor_read)
+        }),
+        ("DOE Status read", |r| {
+            r.register_access.as_ref().map(|a| &a.status_read)
+        }),
+        ("DOE Control write (no-op)", |r| {
+            r.register_access.as_ref().map(|a| &a.control_write)
+        }),
+        ("DOE Read Data Mailbox write (pop)", |r| {
+            r.register_access.as_ref().map(|a| &a.read_mailbox_write)
+        }),
+    ];
     for (name, get) in ops {
         let (a, b, c) = (get(l1), get(vmm), get(qemu));
         out.push(format!(
             "benchmark: {name} ({} exchange(s)) | {} | {} | {} | {} | {}",
             b.or(c).or(a).map_or(0, |s| s.exchanges),
+            cell(a),
+            cell(b),
+            cell(c),
+            ratio(b, c),
+            ratio(b, a)
+        ));
+    }
+    for (name, get) in accesses {
+        let (a, b, c) = (get(l1), get(vmm), get(qemu));
+        if a.or(b).or(c).is_none() {
+            continue;
+        }
+        out.push(format!(
+            "benchmark: one access: {name} | {} | {} | {} | {} | {}",
             cell(a),
             cell(b),
             cell(c),
@@ -88,6 +116,7 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doe_bench::RegisterAccess;
 
     fn report_with(median: f64, cdat: bool) -> Report {
         let s = Stats {
@@ -106,7 +135,13 @@ mod tests {
             discovery_exchange: s.clone(),
             discovery_walk: s.clone(),
             cdat_exchange: cdat.then(|| s.clone()),
-            cdat_read: cdat.then_some(s),
+            cdat_read: cdat.then(|| s.clone()),
+            register_access: cdat.then(|| RegisterAccess {
+                vendor_read: s.clone(),
+                status_read: s.clone(),
+                control_write: s.clone(),
+                read_mailbox_write: s,
+            }),
         }
     }
 
@@ -117,9 +152,12 @@ mod tests {
             &report_with(400.0, true),
             &report_with(1600.0, false),
         );
-        assert_eq!(t.len(), 5);
+        assert_eq!(t.len(), 9);
         assert!(t[1].contains("| 0.25 | 6.67"), "{}", t[1]);
         assert!(t[3].ends_with("| - | 6.67"), "{}", t[3]);
+        // Single accesses: QEMU's report has none here.
+        assert!(t[6].contains("one access: DOE Status read"), "{}", t[6]);
+        assert!(t[6].ends_with("| - | - | 6.67"), "{}", t[6]);
     }
 
     #[test]
