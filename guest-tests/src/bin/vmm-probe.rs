@@ -2,7 +2,9 @@
 //! the time to a console marker and the VMM's resident memory beyond guest RAM.
 //!
 //! `vmm-probe --label vmm --guest-memory-mib 512 -- vmm --kernel ...`
-//! prints `@@probe {json}` after the VMM exits and exits with the VMM's exit code.
+//! prints `@@probe {json}` after the VMM exits and exits with the VMM's exit code — or 124
+//! when it killed the VMM at `--timeout-s`, or 125 when the VMM exited 0 without ever
+//! printing the marker (the guest did not boot: there is no figure to report).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -16,6 +18,8 @@ use guest_tests::probe::{smaps, ProbeReport, REPORT_PREFIX};
 
 /// vmm-probe's exit code when it killed the VMM at `--timeout-s` (as timeout(1)).
 const EXIT_TIMED_OUT: u8 = 124;
+/// vmm-probe's exit code when the VMM exited 0 but the marker never appeared.
+const EXIT_NO_MARKER: u8 = 125;
 /// How often memory is sampled.
 const SAMPLE_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -132,6 +136,13 @@ fn main() -> ExitCode {
             cli.command[0], cli.timeout_s
         );
         return ExitCode::from(EXIT_TIMED_OUT);
+    }
+    if report.boot_to_marker_ms.is_none() && exit_code == Some(0) {
+        eprintln!(
+            "vmm-probe: {} exited 0 without printing `{}`",
+            cli.command[0], cli.marker
+        );
+        return ExitCode::from(EXIT_NO_MARKER);
     }
     ExitCode::from(exit_code.unwrap_or(128).clamp(0, 255) as u8)
 }

@@ -69,11 +69,14 @@ qemu_l2() {
                 -kernel /l2/vmlinuz -initrd /l2/initramfs -append "$_cmdline" "$@"
         _rc=$?
         [ "$_rc" -eq 0 ] && return 0
-        [ "$_rc" -eq 124 ] || fail "QEMU ($_label) exited $_rc"
-        echo "QEMU ($_label) hung; retrying once"
+        case $_rc in
+            124) echo "QEMU ($_label) hung; retrying once" ;;
+            125) echo "QEMU ($_label) exited without L2 reaching init; retrying once" ;;
+            *) fail "QEMU ($_label) exited $_rc" ;;
+        esac
         _label="$1-retry"
     done
-    fail "QEMU ($1) hung twice"
+    fail "QEMU ($1) did not boot L2 twice (hung or ended before init)"
 }
 
 # find_function VENDOR DEVICE: prints the address of the first PCI function with these
