@@ -1,5 +1,5 @@
-//! The DSDT body (AML): the PCI host bridge and its resources, the ECAM reservation, COM1,
-//! and the `_S5_` sleep type that makes ACPI power-off possible.
+//! The DSDT body (AML): the PCI host bridge with its resources and INTx routing (`_PRT`),
+//! the ECAM reservation, COM1, and the `_S5_` sleep type that makes ACPI power-off possible.
 
 use acpi_tables::aml::{
     AddressSpace, AddressSpaceCacheable, Device, EISAName, Interrupt, Memory32Fixed, Name, Package,
@@ -9,6 +9,7 @@ use acpi_tables::Aml;
 
 use crate::devices::serial::{COM1_BASE, COM1_GSI, COM1_LEN};
 use crate::layout::{PCI_IO_END, PCI_MMIO32_SIZE, PCI_MMIO32_START};
+use crate::pci::intx;
 
 /// The PCI config-address/data ports (0xCF8..0xCFF).
 const PCI_CONFIG_IO_BASE: u16 = 0xcf8;
@@ -36,6 +37,38 @@ fn device(name: &str, objects: &[(&str, &dyn Aml)]) -> Vec<u8> {
     let mut out = Vec::new();
     Device::new(name.into(), children).to_aml_bytes(&mut out);
     out
+}
+
+/// One `_PRT` entry (ACPI 6.5 §6.2.13): `Package { Address, Pin, Source, SourceIndex }`.
+struct PrtEntry {
+    /// `device << 16 | 0xFFFF`: every function of the device.
+    address: u32,
+    /// 0 = INTA# … 3 = INTD#.
+    pin: u8,
+    /// The GSI (with `Source` 0).
+    gsi: u32,
+}
+
+impl Aml for PrtEntry {
+    fn to_aml_bytes(&self, sink: &mut dyn acpi_tables::AmlSink) {
+        let source = 0u8;
+        Package::new(vec![&self.address, &self.pin, &source, &self.gsi]).to_aml_bytes(sink);
+    }
+}
+
+/// The `_PRT` of the root bus: every device's four pins, routed as [`intx::gsi`] says.
+fn prt_entries() -> Vec<PrtEntry> {
+    (0..intx::DEVICES)
+        .flat_map(|device| {
+            (1..=intx::PINS).filter_map(move |pin| {
+                intx::gsi(device, pin).map(|gsi| PrtEntry {
+                    address: u32::from(device) << 16 | 0xffff,
+                    pin: pin - 1,
+                    gsi,
+                })
+            })
+        })
+        .collect()
 }
 
 /// Returns the AML that follows the DSDT header.
@@ -70,6 +103,8 @@ pub fn body(cfg: &DsdtConfig) -> Vec<u8> {
     );
     let pci_crs = ResourceTemplate::new(vec![&bus, &cfg_io, &io_low, &io_high, &mmio32, &mmio64]);
     let zero = 0u8;
+    let prt_entries = prt_entries();
+    let prt = Package::new(prt_entries.iter().map(|e| e as &dyn Aml).collect());
     let pci0 = device(
         "PCI0",
         &[
@@ -80,6 +115,7 @@ pub fn body(cfg: &DsdtConfig) -> Vec<u8> {
             ("_UID", &zero),
             ("_BBN", &zero),
             ("_CRS", &pci_crs),
+            ("_PRT", &prt),
         ],
     );
 
@@ -129,12 +165,40 @@ mod tests {
             ecam: (0xe000_0000, 1 << 20),
             mmio64: (1 << 32, 64 << 30),
         });
-        for name in [&b"_SB_"[..], b"PCI0", b"_CRS", b"MBRD", b"COM1", b"_S5_"] {
+        for name in [
+            &b"_SB_"[..],
+            b"PCI0",
+            b"_CRS",
+            b"_PRT",
+            b"MBRD",
+            b"COM1",
+            b"_S5_",
+        ] {
             assert!(find(&aml, name), "{}", String::from_utf8_lossy(name));
         }
         // ECAM base in a Memory32Fixed descriptor (0x86, length 9, read-only).
         assert!(find(&aml, &[0x86, 9, 0, 0, 0, 0, 0, 0xe0, 0, 0, 0x10, 0]));
         // The 64-bit window's maximum, little-endian, somewhere in a QWord descriptor.
         assert!(find(&aml, &((1u64 << 32) + (64 << 30) - 1).to_le_bytes()));
+    }
+
+    #[test]
+    fn prt_routes_every_pin_of_every_device() {
+        let entries = prt_entries();
+        assert_eq!(entries.len(), 32 * 4);
+        // Device 1 (the first assigned function), INTA#: 0x0001FFFF, pin 0, GSI 17.
+        let first = entries
+            .iter()
+            .find(|e| e.address == 0x0001_ffff && e.pin == 0)
+            .unwrap();
+        assert_eq!(first.gsi, 17);
+        // Its AML: PackageOp, PkgLength, 4 elements, DWord 0x0001FFFF, Zero (pin), Zero
+        // (source), ByteConst 17 (acpi_tables encodes integers in the smallest form).
+        let mut aml = Vec::new();
+        first.to_aml_bytes(&mut aml);
+        assert_eq!(aml[0], 0x12, "{aml:x?}");
+        assert_eq!(aml[2], 4, "{aml:x?}");
+        assert!(find(&aml, &[0x0c, 0xff, 0xff, 0x01, 0x00]), "{aml:x?}");
+        assert!(aml.ends_with(&[0x0a, 17]), "{aml:x?}");
     }
 }

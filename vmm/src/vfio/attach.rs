@@ -8,7 +8,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use devices::doe::DOE_CAP_SIZEOF;
-use devices::vfio::{PassthroughBuilder, PassthroughFunction};
+use devices::pci::header::INTERRUPT_PIN;
+use devices::vfio::{IrqKind, PassthroughBackend, PassthroughBuilder, PassthroughFunction};
 use doe_proxy::mediator::Mediator;
 use kvm_ioctls::VmFd;
 use vfio_ioctls::{VfioContainer, VfioDevice, VfioOps};
@@ -29,7 +30,7 @@ use crate::exit::ExitNotifier;
 use crate::interrupts::GsiRouting;
 use crate::layout::ECAM_BASE;
 use crate::memory::GuestMemoryMmap;
-use crate::pci::{BarMapper, PciBus};
+use crate::pci::{intx, BarMapper, PciBus};
 
 /// What the assignment needs from the VM being built.
 pub struct VfioContext<'a> {
@@ -144,11 +145,19 @@ fn attach_one(
     let events = Arc::new(IrqEvents::new().map_err(io)?);
     let backend =
         Arc::new(VfioBackend::new(device, events.clone(), dma.clone(), bdf.clone()).map_err(io)?);
+    // The function's slot on the guest's root bus, taken now: its INTx line depends on it.
+    let devfn = ctx
+        .pci
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .free_device()?
+        << 3;
+    let intx_gsi = intx_line(&backend, devfn, &bdf);
     let sink = VfioInterruptSink::new(
         ctx.vm.clone(),
         ctx.routing.clone(),
         events,
-        None,
+        intx_gsi,
         bdf.clone(),
     );
     let doe = doe::virtualise(&backend, &bdf, &ctx.doe);
@@ -169,12 +178,10 @@ fn attach_one(
         |index| backend.sparse_mmap(index),
     );
     let mapped: u64 = areas.iter().map(|a| a.size).sum();
-    let devfn = {
-        let mut pci = ctx.pci.lock().unwrap_or_else(PoisonError::into_inner);
-        let devfn = pci.free_device()? << 3;
-        pci.add(devfn, Box::new(function))?;
-        devfn
-    };
+    ctx.pci
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .add(devfn, Box::new(function))?;
     let bar_slots = BarSlots::new(ctx.vm.clone(), slots.clone(), areas, bdf.clone());
     ctx.mapper.listen(devfn, Arc::new(bar_slots));
     log::info!(
@@ -186,6 +193,22 @@ fn attach_one(
         ECAM_BASE + (u64::from(devfn) << 12) + u64::from(offset + coalesced::ZONE_OFFSET_IN_CAP)
     }));
     Ok((backend, doe.mediators))
+}
+
+/// The GSI the guest expects the function's INTx on (the DSDT's `_PRT`), if it has an
+/// Interrupt Pin and VFIO offers INTx for it.
+fn intx_line(backend: &VfioBackend, devfn: u8, bdf: &str) -> Option<u32> {
+    let mut pin = [0u8];
+    if let Err(e) = backend.read_config(INTERRUPT_PIN, &mut pin) {
+        log::warn!("{bdf}: cannot read the Interrupt Pin, INTx left unconnected: {e}");
+        return None;
+    }
+    let offered = backend.irq_count(IrqKind::Intx).unwrap_or(0) > 0;
+    let gsi = intx::gsi(devfn >> 3, pin[0]).filter(|_| offered);
+    if let Some(gsi) = gsi {
+        log::debug!("{bdf}: INTx (pin {}) on GSI {gsi}", pin[0]);
+    }
+    gsi
 }
 
 /// Gives each BAR a firmware-style base (largest first) so the guest keeps it.
