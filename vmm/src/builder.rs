@@ -58,7 +58,8 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         what: "cannot set up SIGHUP".to_owned(),
         source,
     })?;
-    let listener = cli
+    // The socket file goes when `_socket_file` drops: at the end, or on a failure below.
+    let (listener, _socket_file) = cli
         .api_socket
         .as_deref()
         .map(|path| {
@@ -67,7 +68,8 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
                 source,
             })
         })
-        .transpose()?;
+        .transpose()?
+        .unzip();
 
     // Guest memory and everything in it first: bad images fail before KVM is touched.
     let layout = MemoryLayout::new(cli.memory);

@@ -3,14 +3,15 @@
 //!
 //! Everything is created on the main thread before its seccomp filter is applied (socket
 //! bound and listening, SIGHUP blocked in every thread, signalfd, timerfd); the loop only
-//! accepts, reads, writes, closes and re-reads the policy file.
+//! accepts, reads, writes, closes and re-reads the policy file — and, at the end, removes
+//! the socket file it created.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +25,61 @@ use crate::doe::DoeAdmin;
 /// How often suppressed audit denials are summed up.
 const AUDIT_FLUSH_PERIOD: Duration = Duration::from_secs(1);
 
-/// Binds the control socket at `path` (a stale socket file there is replaced).
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-        std::fs::remove_file(path)?;
+/// The control socket's file: removed when dropped (vmm ends, or start-up fails after the
+/// bind) if it is still the one vmm created — a later vmm may have replaced it.
+#[derive(Debug)]
+pub struct SocketFile {
+    path: PathBuf,
+    /// Device, inode and change time (s, ns) of the file vmm created: an inode number
+    /// alone may be reused at once by a file created after this one was removed.
+    identity: (u64, u64, i64, i64),
+}
+
+fn identity(meta: &std::fs::Metadata) -> (u64, u64, i64, i64) {
+    (meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec())
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let ours =
+            std::fs::symlink_metadata(&self.path).is_ok_and(|m| identity(&m) == self.identity);
+        if ours {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                log::warn!(
+                    "cannot remove the control socket {}: {e}",
+                    self.path.display()
+                );
+            }
+        }
     }
-    UnixListener::bind(path)
+}
+
+/// Binds the control socket at `path`. A socket file nobody listens on (left by a vmm
+/// that was killed) is replaced; one a live process listens on is refused
+/// ([`io::ErrorKind::AddrInUse`]), so two VMs never share a control socket.
+pub fn bind(path: &Path) -> io::Result<(UnixListener, SocketFile)> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another process (a running vmm?) is listening on it",
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path)?;
+            }
+            // Gone in the meantime, or not ours to judge: bind says what is wrong.
+            Err(_) => {}
+        }
+    }
+    let listener = UnixListener::bind(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
+    let file = SocketFile {
+        path: path.to_owned(),
+        identity: identity(&meta),
+    };
+    Ok((listener, file))
 }
 
 /// One client connection and its partial line.
@@ -211,5 +261,66 @@ impl MutEventSubscriber for AuditTimer {
     fn process(&mut self, _events: Events, _ops: &mut EventOps) {
         let _ = self.timer.wait();
         self.admin.flush_suppressed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vmm-control-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("api.sock")
+    }
+
+    #[test]
+    fn a_socket_in_use_is_refused_and_left_alone() {
+        let path = scratch("in-use");
+        let (_listener, _file) = bind(&path).unwrap();
+        let e = bind(&path).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        assert!(e.to_string().contains("listening"), "{e}");
+        // The first vmm's socket still answers.
+        assert!(UnixStream::connect(&path).is_ok());
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_removed_at_the_end() {
+        let path = scratch("stale");
+        // A vmm that was killed: its listener is gone, its file stays.
+        let (listener, file) = bind(&path).unwrap();
+        drop(listener);
+        std::mem::forget(file);
+        assert!(path.exists());
+        let (listener, file) = bind(&path).unwrap();
+        assert!(UnixStream::connect(&path).is_ok());
+        drop(listener);
+        drop(file);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_socket_replaced_by_someone_else_is_not_removed() {
+        let path = scratch("replaced");
+        let (listener, file) = bind(&path).unwrap();
+        drop(listener);
+        // Another vmm puts its socket in place (created while ours exists, so it is a
+        // different inode; renamed over ours).
+        let elsewhere = path.with_file_name("other.sock");
+        let _other = UnixListener::bind(&elsewhere).unwrap();
+        std::fs::rename(&elsewhere, &path).unwrap();
+        drop(file);
+        assert!(path.exists(), "another process's socket was removed");
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_socket_is_never_removed() {
+        let path = scratch("regular");
+        std::fs::write(&path, "not a socket").unwrap();
+        let e = bind(&path).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "not a socket");
     }
 }

@@ -4,11 +4,13 @@
 //! the policy file on reload — read-only (`openat` without any write or create flag):
 //! the path comes from vmm's own command line, never from the guest, and re-opening it
 //! is what lets an admin edit the file in place (an fd kept open would read the old
-//! inode after an editor's rename).
+//! inode after an editor's rename). The one file it removes is the control socket it
+//! created, at the end.
 
 use libc::{
     SYS_accept4, SYS_close, SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_fstat, SYS_lseek,
     SYS_newfstatat, SYS_openat, SYS_read, SYS_readlink, SYS_recvfrom, SYS_sendto, SYS_statx,
+    SYS_unlink,
 };
 use seccompiler::BackendError;
 
@@ -77,5 +79,8 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         ])?,
         // The same drop finds the group number from the device's sysfs iommu_group link.
         allow(SYS_readlink),
+        // At the end, the control socket's file is removed (`--api-socket`: a path from
+        // vmm's own command line, and only while it is still the socket vmm bound).
+        allow(SYS_unlink),
     ])
 }

@@ -256,13 +256,14 @@ fn child_event_loop_lifecycle() {
         irq,
         Box::new(std::io::stdout()),
     )));
-    let (admin_subscribers, socket) = admin_subscribers();
+    let (admin_subscribers, socket, socket_file) = admin_subscribers();
     // SAFETY: gettid has no preconditions.
     let loop_tid = unsafe { libc::gettid() };
     let notifier = exit.clone();
+    let client_socket = socket.clone();
     let vcpu = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        admin_client(&socket, loop_tid);
+        admin_client(&client_socket, loop_tid);
         notifier.notify(VmExit::PowerOff);
     });
     apply_mode(ThreadKind::EventLoop, SeccompMode::Trap).unwrap();
@@ -270,6 +271,10 @@ fn child_event_loop_lifecycle() {
     assert_eq!(reason, VmExit::PowerOff);
     serial.lock().unwrap().flush();
     drop(serial);
+    // As at the end of `builder::run`: the control socket's file is removed (a failure
+    // here ends the child non-zero).
+    drop(socket_file);
+    assert!(!socket.exists(), "the control socket file is still there");
     drop(vcpu);
     // As at the end of main: exit runs the C library's exit handlers.
     // SAFETY: ends the process.
@@ -290,8 +295,12 @@ fn event_loop_filter_allows_the_loop_and_the_exit() {
 }
 
 /// The admin side of the loop as vmm sets it up (a policy file, SIGHUP, the audit timer,
-/// the control socket); returns its subscribers and the socket's path.
-fn admin_subscribers() -> (Vec<crate::event_loop::Subscriber>, std::path::PathBuf) {
+/// the control socket); returns its subscribers, the socket's path and its file.
+fn admin_subscribers() -> (
+    Vec<crate::event_loop::Subscriber>,
+    std::path::PathBuf,
+    crate::control::server::SocketFile,
+) {
     use crate::control::server::{bind, sighup_fd, AuditTimer, ControlServer, SighupReload};
     let dir = std::env::temp_dir().join(format!("vmm-seccomp-loop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -299,7 +308,7 @@ fn admin_subscribers() -> (Vec<crate::event_loop::Subscriber>, std::path::PathBu
     std::fs::write(&policy, "version = 1\n").unwrap();
     let admin = crate::doe::DoeAdmin::load(Some(&policy), Box::new(std::io::stderr())).unwrap();
     let socket = dir.join("api.sock");
-    let listener = bind(&socket).unwrap();
+    let (listener, socket_file) = bind(&socket).unwrap();
     let subscribers: Vec<crate::event_loop::Subscriber> = vec![
         Arc::new(Mutex::new(SighupReload::new(
             sighup_fd().unwrap(),
@@ -308,7 +317,7 @@ fn admin_subscribers() -> (Vec<crate::event_loop::Subscriber>, std::path::PathBu
         Arc::new(Mutex::new(AuditTimer::new(admin.clone()).unwrap())),
         Arc::new(Mutex::new(ControlServer::new(listener, admin))),
     ];
-    (subscribers, socket)
+    (subscribers, socket, socket_file)
 }
 
 /// What an admin does while the guest runs: reloads through the socket (twice on one
