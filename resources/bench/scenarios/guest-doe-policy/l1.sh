@@ -71,4 +71,6 @@ echo "@@vmm-exit $rc"
 [ "$reload_rc" = 0 ] || fail "doectl policy reload exited $reload_rc"
 [ "$rc" = 0 ] || fail "vmm exited $rc"
 running vmm && fail "a vmm process is still running"
+[ -e "$SOCKET" ] && fail "vmm left its control socket $SOCKET behind"
+echo "L1: the control socket is gone after vmm's exit"
 exit 0
