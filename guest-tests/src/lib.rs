@@ -4,5 +4,6 @@
 
 pub mod bench;
 pub mod doe_bench;
+pub mod intx_test;
 pub mod probe;
 pub mod scenarios;

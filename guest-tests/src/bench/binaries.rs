@@ -54,6 +54,10 @@ pub const L2_BINARIES: &[Binary] = &[
         package: "guest-tests",
         name: "doe-bench",
     },
+    Binary {
+        package: "guest-tests",
+        name: "intx-test",
+    },
 ];
 
 /// Builds every L1 and L2 binary statically and returns where each one is.

@@ -54,7 +54,7 @@ pub enum BenchError {
     /// No scenario has that name.
     #[error("no scenario named `{0}` (see `bench list`)")]
     UnknownScenario(String),
-    /// A kernel module a topology needs is not in the kernel package.
+    /// A kernel module a topology (L1) or a job (L2) needs is not in the kernel package.
     #[error("kernel module `{0}` not found in the kernel tree {1}")]
     ModuleNotFound(String, PathBuf),
     /// A `--file src:dest` argument is malformed.

@@ -53,6 +53,9 @@ pub struct Job {
     pub l1_host_programs: Vec<String>,
     /// Host programs carried into L2 likewise.
     pub l2_host_programs: Vec<String>,
+    /// Kernel modules L2's init loads before the L2 script (dependencies added), from the
+    /// L2 kernel (`l2_kernel`; an extra L2 kernel cannot load them).
+    pub l2_modules: Vec<String>,
     /// How long the boot may take in all.
     pub timeout: Duration,
     /// Whether to echo the console to the terminal.
@@ -150,7 +153,7 @@ pub fn run(layout: &Layout, job: &Job) -> Result<Outcome, BenchError> {
 
     let started = Instant::now();
     let l2_image = run_dir.join("l2.cpio");
-    build_l2(layout, job, &built, &run_dir.join("l2-staging"), &l2_image)?;
+    build_l2(layout, job, &l2_kernel, &built, &run_dir, &l2_image)?;
     let l1_image = run_dir.join("l1.cpio");
     let size = build_l1(
         layout,
@@ -215,15 +218,51 @@ fn add_base(
     Ok(())
 }
 
+/// Resolves `wanted` and their dependencies against `kernel`'s module tree, puts each
+/// plain `.ko` at `/lib/modules/bench/<name>.ko` in `image`, the load order in
+/// `/etc/bench/modules` and the kernel release in `/etc/bench/modules-release` (what the
+/// image's init reads).
+fn add_modules(
+    image: &Initramfs,
+    kernel: &Kernel,
+    wanted: &[String],
+    scratch: &Path,
+) -> Result<(), BenchError> {
+    let modules = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        ModuleIndex::build(&kernel.modules_dir())?.resolve(wanted, scratch)?
+    };
+    let mut list = String::new();
+    for (name, file) in &modules {
+        image.add_file(file, &format!("/lib/modules/bench/{name}.ko"), 0o644)?;
+        list.push_str(name);
+        list.push('\n');
+    }
+    image.add_bytes("/etc/bench/modules", list.as_bytes(), 0o644)?;
+    image.add_bytes(
+        "/etc/bench/modules-release",
+        format!("{}\n", kernel.release).as_bytes(),
+        0o644,
+    )
+}
+
 fn build_l2(
     layout: &Layout,
     job: &Job,
+    l2_kernel: &Kernel,
     binaries: &[(binaries::Binary, PathBuf)],
-    staging: &Path,
+    run_dir: &Path,
     out: &Path,
 ) -> Result<u64, BenchError> {
-    let image = Initramfs::new(staging)?;
+    let image = Initramfs::new(&run_dir.join("l2-staging"))?;
     add_base(layout, &image, "l2-init", binaries, L2_BINARIES)?;
+    add_modules(
+        &image,
+        l2_kernel,
+        &job.l2_modules,
+        &run_dir.join("l2-modules"),
+    )?;
     if let Some(script) = &job.l2_script {
         image.add_file(script, "/etc/bench/l2.sh", 0o755)?;
     }
@@ -251,15 +290,7 @@ fn build_l1(
 ) -> Result<u64, BenchError> {
     let image = Initramfs::new(&run_dir.join("l1-staging"))?;
     add_base(layout, &image, "l1-init", binaries, L1_BINARIES)?;
-    let index = ModuleIndex::build(&kernel.modules_dir())?;
-    let modules = index.resolve(&topology.modules, &run_dir.join("modules"))?;
-    let mut list = String::new();
-    for (name, file) in &modules {
-        image.add_file(file, &format!("/lib/modules/bench/{name}.ko"), 0o644)?;
-        list.push_str(name);
-        list.push('\n');
-    }
-    image.add_bytes("/etc/bench/modules", list.as_bytes(), 0o644)?;
+    add_modules(&image, kernel, &topology.modules, &run_dir.join("modules"))?;
     image.add_file(&job.l1_script, "/etc/bench/l1.sh", 0o755)?;
     image.add_file(&l2_kernel.image(), L1_L2_KERNEL, 0o644)?;
     for (selector, kernel) in extra_l2_kernels {

@@ -1,4 +1,4 @@
-//! Kernel modules for L1: find them by name in an unpacked kernel, resolve their
+//! Kernel modules for L1 and L2: find them by name in an unpacked kernel, resolve their
 //! dependencies from each module's own `.modinfo` (`depends=`), and decompress them for
 //! busybox `insmod`, which loads plain `.ko` files only.
 
@@ -20,6 +20,22 @@ pub struct ModuleIndex {
 /// The kernel's canonical module name.
 pub fn canonical(name: &str) -> String {
     name.replace('-', "_")
+}
+
+/// Checks a module name a user gave (`uio_pci_generic`, `kvm-amd`): letters, digits, `_`
+/// and `-`, nothing that could name a path.
+pub fn parse_module_name(name: &str) -> Result<String, String> {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "`{name}` is not a kernel module name (letters, digits, `_` and `-`, e.g. uio_pci_generic)"
+        ))
+    }
 }
 
 /// The module name of a file such as `kvm-amd.ko.xz`.
@@ -143,11 +159,81 @@ mod tests {
     }
 
     #[test]
+    fn module_names_are_checked() {
+        assert_eq!(
+            parse_module_name("uio_pci_generic").unwrap(),
+            "uio_pci_generic"
+        );
+        assert_eq!(parse_module_name("kvm-amd").unwrap(), "kvm-amd");
+        for bad in ["", "uio.ko", "../uio", "a b", "x/y"] {
+            assert!(parse_module_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn names_are_canonical() {
         assert_eq!(
             module_name(Path::new("/x/vfio-pci-core.ko.xz")).as_deref(),
             Some("vfio_pci_core")
         );
         assert_eq!(module_name(Path::new("/x/modules.dep")), None);
+    }
+
+    /// A scratch directory unique to this test process and `label`.
+    fn scratch(label: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("bench-modules-{label}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A fake kernel tree: plain `.ko` files whose only content is their `.modinfo`.
+    fn fake_tree(root: &Path, modules: &[(&str, &str)]) {
+        for (file, depends) in modules {
+            let path = root.join("kernel/drivers").join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, format!("\0license=GPL\0depends={depends}\0")).unwrap();
+        }
+    }
+
+    #[test]
+    fn dependencies_are_loaded_first_and_once() {
+        let dir = scratch("resolve");
+        let tree = dir.join("tree");
+        fake_tree(
+            &tree,
+            &[
+                ("uio/uio.ko", ""),
+                ("uio/uio_pci_generic.ko", "uio"),
+                ("uio/uio-extra.ko", "uio,uio_pci_generic"),
+                ("other/unrelated.ko", ""),
+            ],
+        );
+        let index = ModuleIndex::build(&tree).unwrap();
+        let wanted = ["uio-pci-generic".to_owned(), "uio_extra".to_owned()];
+        let order = index.resolve(&wanted, &dir.join("out")).unwrap();
+        let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["uio", "uio_pci_generic", "uio_extra"]);
+        for (name, file) in &order {
+            assert_eq!(file, &dir.join("out").join(format!("{name}.ko")));
+            assert!(file.is_file());
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_module_or_dependency_is_named() {
+        let dir = scratch("missing");
+        let tree = dir.join("tree");
+        fake_tree(&tree, &[("a/needs_ghost.ko", "ghost")]);
+        let index = ModuleIndex::build(&tree).unwrap();
+        for (wanted, missing) in [("nope", "nope"), ("needs-ghost", "ghost")] {
+            match index.resolve(&[wanted.to_owned()], &dir.join("out")) {
+                Err(BenchError::ModuleNotFound(name, _)) => assert_eq!(name, missing),
+                other => panic!("{wanted}: expected ModuleNotFound, got {other:?}"),
+            }
+        }
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

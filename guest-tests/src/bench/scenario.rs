@@ -33,6 +33,9 @@ pub struct Scenario {
     pub l1_host_programs: &'static [&'static str],
     /// Host programs L2 needs (e.g. `lspci`).
     pub l2_host_programs: &'static [&'static str],
+    /// Kernel modules L2's init loads, in order, before the L2 script runs (e.g.
+    /// `uio_pci_generic`); resolved with their dependencies against the L2 kernel.
+    pub l2_modules: &'static [&'static str],
     /// The host-side check.
     pub check: Check,
 }
@@ -69,6 +72,7 @@ impl Scenario {
             l2_files: Vec::new(),
             l1_host_programs: owned(self.l1_host_programs),
             l2_host_programs: owned(self.l2_host_programs),
+            l2_modules: owned(self.l2_modules),
             timeout,
             echo,
         }

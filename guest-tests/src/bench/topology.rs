@@ -101,6 +101,8 @@ mod tests {
         assert!(t.machine.contains("cxl=on"));
         assert!(t.qemu_args.iter().any(|a| a.starts_with("cxl-type3")));
         assert!(t.modules.iter().any(|m| m == "vfio-pci"));
+        // guest-intx assigns QEMU's edu device (its INTx) from pcie.0.
+        assert!(t.qemu_args.iter().any(|a| a.starts_with("edu,")));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use guest_tests::bench::initramfs::FileMapping;
 use guest_tests::bench::job::{self, Job, Outcome};
 use guest_tests::bench::layout::Layout;
+use guest_tests::bench::modules::parse_module_name;
 use guest_tests::bench::setup::{self, SetupOptions};
 use guest_tests::bench::BenchError;
 use guest_tests::scenarios;
@@ -73,6 +74,10 @@ enum Command {
         /// One more L2 kernel for L1, at /l2/vmlinuz-<KERNEL> (a major version or a release).
         #[arg(long = "extra-l2-kernel", value_name = "KERNEL")]
         extra_l2_kernels: Vec<String>,
+        /// A kernel module of the L2 kernel that L2's init loads (with its dependencies, in
+        /// the order given) before the L2 script runs.
+        #[arg(long = "l2-module", value_name = "NAME", value_parser = parse_module_name)]
+        l2_modules: Vec<String>,
         #[command(flatten)]
         boot: BootArgs,
     },
@@ -199,6 +204,7 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
             l1_host_programs,
             l2_host_programs,
             extra_l2_kernels,
+            l2_modules,
             boot,
         } => {
             for script in std::iter::once(&l1).chain(&l2) {
@@ -222,6 +228,7 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 l2_files,
                 l1_host_programs,
                 l2_host_programs,
+                l2_modules,
                 timeout: Duration::ZERO,
                 echo: true,
             };
@@ -248,4 +255,39 @@ fn judge(
         return Err(outcome.failure());
     }
     check(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(
+            ["bench", "script", "--topology", "cxl", "--l1", "a.sh"]
+                .iter()
+                .chain(args),
+        )
+    }
+
+    fn l2_modules(cli: Cli) -> Vec<String> {
+        match cli.command {
+            Command::Script { l2_modules, .. } => l2_modules,
+            _ => panic!("not a script command"),
+        }
+    }
+
+    #[test]
+    fn l2_modules_repeat_in_order() {
+        let cli = parse(&["--l2-module", "uio_pci_generic", "--l2-module", "kvm-amd"]).unwrap();
+        assert_eq!(l2_modules(cli), ["uio_pci_generic", "kvm-amd"]);
+        assert!(l2_modules(parse(&[]).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn a_bad_l2_module_name_is_refused() {
+        let e = parse(&["--l2-module", "../uio.ko"]).err().unwrap();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(e.to_string().contains("not a kernel module name"));
+        assert!(parse(&["--l2-module"]).is_err());
+    }
 }

@@ -6,6 +6,7 @@ mod guest_boot_errors;
 mod guest_doe;
 mod guest_doe_bench;
 mod guest_doe_policy;
+mod guest_intx;
 mod host_cxl;
 
 use crate::bench::scenario::Scenario;
@@ -19,6 +20,7 @@ pub fn all() -> Vec<Scenario> {
         guest_doe::SCENARIO,
         guest_doe_policy::SCENARIO,
         guest_doe_bench::SCENARIO,
+        guest_intx::SCENARIO,
     ]
 }
 

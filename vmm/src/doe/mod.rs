@@ -22,7 +22,7 @@ use std::sync::Arc;
 use devices::doe::{VirtualDoe, VirtualDoeConfig};
 use devices::vfio::{BackendConfigSpace, PassthroughBackend};
 use doe_proxy::config_space::ConfigSpace;
-use doe_proxy::ext_cap::find_doe_mailboxes;
+use doe_proxy::ext_cap::{find_doe_mailboxes, EXT_CAP_START};
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
 use doe_proxy::mediator::{Completion, ExchangeResult, SubmissionId};
 use doe_proxy::mediator::{Mediator, MediatorConfig, MediatorThread};
@@ -64,6 +64,12 @@ where
     B: PassthroughBackend + Clone + Send + 'static,
 {
     let cfg = BackendConfigSpace(backend.clone());
+    // A conventional PCI function has no extended config space (VFIO's config region is
+    // 256 bytes), so no DOE: nothing to warn about.
+    if cfg.read_u32(EXT_CAP_START).is_err() {
+        log::debug!("{bdf}: no extended config space, so no DOE mailbox");
+        return VirtualMailboxes::default();
+    }
     let offsets = match find_doe_mailboxes(&cfg) {
         Ok(offsets) => offsets,
         Err(e) => {
