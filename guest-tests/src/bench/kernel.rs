@@ -106,20 +106,36 @@ pub struct SetupState {
 }
 
 impl SetupState {
-    /// Loads the record, or an empty one if there is none yet.
+    /// Loads the record, or an empty one if there is none yet. Kernel roots recorded
+    /// relative to the record's directory (as [`SetupState::save`] writes them) are made
+    /// absolute, so a checkout can be moved or copied with its bench.
     pub fn load(path: &Path) -> Result<SetupState, BenchError> {
-        match fs::read_to_string(path) {
+        let mut state: SetupState = match fs::read_to_string(path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| {
                 BenchError::NotSetUp(format!("{} is unreadable: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(SetupState::default()),
-            Err(e) => Err(BenchError::io(path)(e)),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(SetupState::default()),
+            Err(e) => return Err(BenchError::io(path)(e)),
+        };
+        let base = path.parent().unwrap_or(Path::new(""));
+        for kernel in &mut state.kernels {
+            if kernel.root.is_relative() {
+                kernel.root = base.join(&kernel.root);
+            }
         }
+        Ok(state)
     }
 
-    /// Saves the record.
+    /// Saves the record, with kernel roots inside the record's directory relative to it.
     pub fn save(&self, path: &Path) -> Result<(), BenchError> {
-        let text = serde_json::to_string_pretty(self).expect("the setup state serialises");
+        let base = path.parent().unwrap_or(Path::new(""));
+        let mut portable = self.clone();
+        for kernel in &mut portable.kernels {
+            if let Ok(relative) = kernel.root.strip_prefix(base) {
+                kernel.root = relative.to_path_buf();
+            }
+        }
+        let text = serde_json::to_string_pretty(&portable).expect("the setup state serialises");
         fs::write(path, text).map_err(BenchError::io(path))
     }
 
@@ -230,5 +246,41 @@ mod tests {
         let e = state.select(Some("7")).unwrap_err().to_string();
         assert!(e.contains("no kernel `7`"), "{e}");
         assert!(e.contains("--sid-kernel"), "{e}");
+    }
+
+    #[test]
+    fn the_record_survives_moving_the_bench() {
+        let old = tree("move-old", &[]);
+        fs::create_dir_all(&old).unwrap();
+        let kernel = Kernel {
+            release: "6.12.9+deb12-amd64".into(),
+            suite: "bookworm-backports".into(),
+            root: old.join("kernels/6.12.9+deb12-amd64"),
+        };
+        let outside = Kernel {
+            root: PathBuf::from("/opt/elsewhere/kernel"),
+            ..kernel.clone()
+        };
+        let state = SetupState {
+            kernels: vec![kernel, outside],
+        };
+        state.save(&old.join("setup.json")).unwrap();
+        let text = fs::read_to_string(old.join("setup.json")).unwrap();
+        assert!(text.contains("\"kernels/6.12.9+deb12-amd64\""), "{text}");
+        assert!(text.contains("\"/opt/elsewhere/kernel\""), "{text}");
+        // The bench directory moves: the record follows it.
+        let new =
+            std::env::temp_dir().join(format!("bench-kernel-move-new-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&new);
+        fs::rename(&old, &new).unwrap();
+        let loaded = SetupState::load(&new.join("setup.json")).unwrap();
+        assert_eq!(
+            loaded.kernels[0].root,
+            new.join("kernels/6.12.9+deb12-amd64")
+        );
+        assert_eq!(
+            loaded.kernels[1].root,
+            PathBuf::from("/opt/elsewhere/kernel")
+        );
     }
 }
