@@ -4,11 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// QEMU's `edu` device: PCI vendor and device ID as sysfs writes them.
-pub const EDU_VENDOR: &str = "0x1234";
-/// See [`EDU_VENDOR`].
-pub const EDU_DEVICE: &str = "0x11e8";
-
 /// One raised, received and acknowledged interrupt.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Interrupt {

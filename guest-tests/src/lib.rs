@@ -4,6 +4,11 @@
 
 pub mod bench;
 pub mod doe_bench;
+pub mod edu;
 pub mod intx_test;
+pub mod msi_test;
+pub mod pci_config;
 pub mod probe;
+pub mod proc_interrupts;
 pub mod scenarios;
+pub mod wait;

@@ -58,6 +58,10 @@ pub const L2_BINARIES: &[Binary] = &[
         package: "guest-tests",
         name: "intx-test",
     },
+    Binary {
+        package: "guest-tests",
+        name: "msi-test",
+    },
 ];
 
 /// Builds every L1 and L2 binary statically and returns where each one is.

@@ -101,7 +101,7 @@ mod tests {
         assert!(t.machine.contains("cxl=on"));
         assert!(t.qemu_args.iter().any(|a| a.starts_with("cxl-type3")));
         assert!(t.modules.iter().any(|m| m == "vfio-pci"));
-        // guest-intx assigns QEMU's edu device (its INTx) from pcie.0.
+        // guest-intx and guest-msi assign QEMU's edu device (INTx, MSI) from pcie.0.
         assert!(t.qemu_args.iter().any(|a| a.starts_with("edu,")));
     }
 

@@ -8,6 +8,7 @@ use super::common::{expect, json_in, l2_passed, marker, section_in, section_rc};
 use crate::bench::job::Outcome;
 use crate::bench::scenario::Scenario;
 use crate::intx_test::Report;
+use crate::proc_interrupts::parse_interrupt_line;
 
 /// The scenario.
 pub const SCENARIO: Scenario = Scenario {
@@ -27,47 +28,6 @@ pub const SCENARIO: Scenario = Scenario {
 const INTERRUPTS: u32 = 5;
 /// The interrupt controller Linux names for a GSI of the IOAPIC.
 const IOAPIC_CHIP: &str = "IO-APIC";
-
-/// One line of `/proc/interrupts`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterruptLine {
-    /// The interrupt number (`24`).
-    pub irq: String,
-    /// Its count summed over every CPU.
-    pub count: u64,
-    /// The chip, the hardware interrupt and its handler (`IO-APIC 16-fasteoi`).
-    pub chip: String,
-    /// The action names (`uio_pci_generic`).
-    pub actions: String,
-}
-
-/// Parses a numbered line of `/proc/interrupts` (` 24:  5  IO-APIC  16-fasteoi  name`):
-/// the per-CPU counts are the numbers after the colon, then come the chip and hardware
-/// interrupt (two words) and the action names.
-pub fn parse_interrupt_line(line: &str) -> Option<InterruptLine> {
-    let (irq, rest) = line.trim().split_once(':')?;
-    if irq.is_empty() || !irq.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let mut words = rest.split_whitespace().peekable();
-    let mut count = 0u64;
-    let mut cpus = 0;
-    while let Some(n) = words.peek().and_then(|w| w.parse::<u64>().ok()) {
-        count += n;
-        cpus += 1;
-        words.next();
-    }
-    if cpus == 0 {
-        return None;
-    }
-    let chip: Vec<&str> = words.by_ref().take(2).collect();
-    Some(InterruptLine {
-        irq: irq.to_owned(),
-        count,
-        chip: chip.join(" "),
-        actions: words.collect::<Vec<_>>().join(" "),
-    })
-}
 
 /// Checks intx-test's report: `INTERRUPTS` interrupts, uio counts exactly 1..=N, each
 /// raised bit in the status register when it arrived and cleared by the acknowledge.
@@ -217,20 +177,6 @@ mod tests {
             log: "guest-intx.log".into(),
         };
         check(&outcome)
-    }
-
-    #[test]
-    fn interrupt_lines_are_parsed() {
-        let line = parse_interrupt_line(LINE).unwrap();
-        assert_eq!(line.irq, "25");
-        assert_eq!(line.count, 5);
-        assert_eq!(line.chip, "IO-APIC 17-fasteoi");
-        assert_eq!(line.actions, "uio_pci_generic");
-        let two_cpus = parse_interrupt_line("  11:   2   4  IO-APIC 11-fasteoi uio_pci_generic, x");
-        assert_eq!(two_cpus.unwrap().count, 6);
-        assert_eq!(parse_interrupt_line("           CPU0"), None);
-        let nmi = parse_interrupt_line("NMI:          0   Non-maskable interrupts");
-        assert_eq!(nmi, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod guest_doe;
 mod guest_doe_bench;
 mod guest_doe_policy;
 mod guest_intx;
+mod guest_msi;
 mod host_cxl;
 
 use crate::bench::scenario::Scenario;
@@ -21,6 +22,7 @@ pub fn all() -> Vec<Scenario> {
         guest_doe_policy::SCENARIO,
         guest_doe_bench::SCENARIO,
         guest_intx::SCENARIO,
+        guest_msi::SCENARIO,
     ]
 }
 
