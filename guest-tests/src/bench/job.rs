@@ -92,6 +92,13 @@ impl Outcome {
         Some(body)
     }
 
+    /// Whether L1 ended on its own without ever reporting a verdict: the L1 guest itself
+    /// died (reset or powered off mid-script; QEMU's `-no-reboot` then exits 0). Seen in
+    /// this TCG-nested bench under heavy L2 exit load, in QEMU's L2 baseline runs.
+    pub fn l1_died(&self) -> bool {
+        self.console.verdict.is_none() && !self.console.timed_out
+    }
+
     /// A one-line explanation of a failed run.
     pub fn failure(&self) -> String {
         if self.console.timed_out {
@@ -304,4 +311,34 @@ fn build_l1(
         image.add_mapping(mapping)?;
     }
     image.pack(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::qemu::Console;
+
+    fn outcome(verdict: Option<i32>, timed_out: bool) -> Outcome {
+        Outcome {
+            console: Console {
+                lines: Vec::new(),
+                verdict,
+                phases: Vec::new(),
+                total: Duration::ZERO,
+                timed_out,
+                exit: "exit status: 0".into(),
+            },
+            timings: Timings::default(),
+            log: "x.log".into(),
+        }
+    }
+
+    #[test]
+    fn only_a_run_without_verdict_or_timeout_is_a_dead_l1() {
+        assert!(outcome(None, false).l1_died());
+        assert!(outcome(None, false).failure().contains("no verdict"));
+        assert!(!outcome(Some(0), false).l1_died());
+        assert!(!outcome(Some(1), false).l1_died());
+        assert!(!outcome(None, true).l1_died());
+    }
 }

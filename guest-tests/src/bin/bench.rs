@@ -173,7 +173,17 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
             for scenario in selected {
                 let mut job = scenario.job(layout, Duration::ZERO, true);
                 boot.apply(&mut job);
-                let outcome = job::run(layout, &job)?;
+                let mut outcome = job::run(layout, &job)?;
+                if outcome.l1_died() {
+                    // The nested bench's own failure, not a verdict: one more run, which
+                    // is judged as any other.
+                    println!(
+                        "bench: scenario {}: {}; L1 died, running the scenario once more",
+                        scenario.name,
+                        outcome.failure()
+                    );
+                    outcome = job::run(layout, &job)?;
+                }
                 let verdict = judge(&outcome, scenario.check);
                 print!("{}", outcome.timings.render(scenario.name));
                 match &verdict {
