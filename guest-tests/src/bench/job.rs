@@ -92,17 +92,25 @@ impl Outcome {
         Some(body)
     }
 
-    /// Whether L1 ended on its own without ever reporting a verdict: the L1 guest itself
-    /// died (reset or powered off mid-script; QEMU's `-no-reboot` then exits 0). Seen in
-    /// this TCG-nested bench under heavy L2 exit load, in QEMU's L2 baseline runs.
-    pub fn l1_died(&self) -> bool {
-        self.console.verdict.is_none() && !self.console.timed_out
+    /// Whether the L1 guest itself failed rather than the scenario: it ended on its own
+    /// without ever reporting a verdict (reset or powered off mid-script; QEMU's
+    /// `-no-reboot` then exits 0), or it went silent and was killed ([`Console::stalled`]).
+    /// Both seen in this TCG-nested bench under heavy L2 exit load, during QEMU's L2
+    /// baseline runs.
+    pub fn l1_failed(&self) -> bool {
+        self.console.stalled || (self.console.verdict.is_none() && !self.console.timed_out)
     }
 
     /// A one-line explanation of a failed run.
     pub fn failure(&self) -> String {
         if self.console.timed_out {
             format!("timed out (QEMU killed); see {}", self.log.display())
+        } else if self.console.stalled {
+            format!(
+                "L1 printed nothing for {} s (QEMU killed); see {}",
+                super::qemu::SILENCE_LIMIT.as_secs(),
+                self.log.display()
+            )
         } else {
             match self.console.verdict {
                 Some(rc) => format!("L1 script exited {rc}; see {}", self.log.display()),
@@ -318,7 +326,7 @@ mod tests {
     use super::*;
     use crate::bench::qemu::Console;
 
-    fn outcome(verdict: Option<i32>, timed_out: bool) -> Outcome {
+    fn outcome(verdict: Option<i32>, timed_out: bool, stalled: bool) -> Outcome {
         Outcome {
             console: Console {
                 lines: Vec::new(),
@@ -326,6 +334,7 @@ mod tests {
                 phases: Vec::new(),
                 total: Duration::ZERO,
                 timed_out,
+                stalled,
                 exit: "exit status: 0".into(),
             },
             timings: Timings::default(),
@@ -334,11 +343,15 @@ mod tests {
     }
 
     #[test]
-    fn only_a_run_without_verdict_or_timeout_is_a_dead_l1() {
-        assert!(outcome(None, false).l1_died());
-        assert!(outcome(None, false).failure().contains("no verdict"));
-        assert!(!outcome(Some(0), false).l1_died());
-        assert!(!outcome(Some(1), false).l1_died());
-        assert!(!outcome(None, true).l1_died());
+    fn a_dead_or_silent_l1_is_the_bench_failing_not_the_scenario() {
+        assert!(outcome(None, false, false).l1_failed());
+        assert!(outcome(None, false, false).failure().contains("no verdict"));
+        assert!(outcome(None, false, true).l1_failed());
+        assert!(outcome(None, false, true)
+            .failure()
+            .contains("printed nothing for 300 s"));
+        assert!(!outcome(Some(0), false, false).l1_failed());
+        assert!(!outcome(Some(1), false, false).l1_failed());
+        assert!(!outcome(None, true, false).l1_failed());
     }
 }

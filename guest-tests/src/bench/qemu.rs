@@ -75,6 +75,8 @@ pub struct Console {
     pub total: Duration,
     /// Set when the boot was killed at the timeout.
     pub timed_out: bool,
+    /// Set when L1 printed nothing for [`SILENCE_LIMIT`] and was killed: a wedged L1.
+    pub stalled: bool,
     /// QEMU's exit status.
     pub exit: String,
 }
@@ -155,7 +157,13 @@ fn forward(stream: impl Read + Send + 'static, tx: mpsc::Sender<String>) {
     });
 }
 
-/// Boots L1 and follows its console until QEMU exits or the timeout passes.
+/// How long L1 may print nothing before it counts as wedged and is killed. Every script
+/// prints as it goes; the longest quiet stretch a scenario has is `vmm-probe`'s 180 s
+/// timeout on a hung L2 boot. Seen: an L1 that stopped mid-line during QEMU's L2 baseline.
+pub const SILENCE_LIMIT: Duration = Duration::from_secs(300);
+
+/// Boots L1 and follows its console until QEMU exits, the timeout passes or L1 stays
+/// silent for [`SILENCE_LIMIT`].
 pub fn boot(boot: &L1Boot<'_>) -> Result<Console, BenchError> {
     check_qemu()?;
     let nonce = fresh_nonce();
@@ -186,12 +194,17 @@ pub fn boot(boot: &L1Boot<'_>) -> Result<Console, BenchError> {
         phases: Vec::new(),
         total: Duration::ZERO,
         timed_out: false,
+        stalled: false,
         exit: String::new(),
     };
+    let mut last_line = Instant::now();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
+        let now = Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        let quiet_left = (last_line + SILENCE_LIMIT).saturating_duration_since(now);
+        match rx.recv_timeout(left.min(quiet_left)) {
             Ok(line) => {
+                last_line = Instant::now();
                 if boot.echo {
                     println!("{line}");
                 }
@@ -209,6 +222,14 @@ pub fn boot(boot: &L1Boot<'_>) -> Result<Console, BenchError> {
                 console.lines.push(line);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) if quiet_left < left => {
+                console.stalled = true;
+                let _ = writeln!(
+                    log,
+                    "# bench: L1 printed nothing for {SILENCE_LIMIT:?}; killed"
+                );
+                break;
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 console.timed_out = true;
                 let _ = writeln!(log, "# bench: timed out after {:?}", boot.timeout);
@@ -216,7 +237,7 @@ pub fn boot(boot: &L1Boot<'_>) -> Result<Console, BenchError> {
             }
         }
     }
-    if console.timed_out {
+    if console.timed_out || console.stalled {
         let _ = child.0.kill();
     }
     let status = child

@@ -174,11 +174,11 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 let mut job = scenario.job(layout, Duration::ZERO, true);
                 boot.apply(&mut job);
                 let mut outcome = job::run(layout, &job)?;
-                if outcome.l1_died() {
+                if outcome.l1_failed() {
                     // The nested bench's own failure, not a verdict: one more run, which
                     // is judged as any other.
                     println!(
-                        "bench: scenario {}: {}; L1 died, running the scenario once more",
+                        "bench: scenario {}: {}; L1 failed, running the scenario once more",
                         scenario.name,
                         outcome.failure()
                     );

@@ -256,6 +256,7 @@ mod tests {
                 phases: Vec::new(),
                 total: std::time::Duration::ZERO,
                 timed_out: false,
+                stalled: false,
                 exit: "exit status: 0".into(),
             },
             timings: Timings::default(),
