@@ -136,6 +136,18 @@ impl<T: PassthroughBackend + ?Sized> PassthroughBackend for Arc<T> {
     }
 }
 
+/// The Interrupt Pin (1 = INTA# … 4 = INTD#) of the function behind `backend`, when it
+/// has one and the backend offers INTx for it: what decides whether the function may
+/// interrupt through INTx at all. `None` for a function without INTx.
+pub fn intx_pin<B: PassthroughBackend + ?Sized>(backend: &B) -> Result<Option<u8>, BackendError> {
+    let mut pin = [0u8];
+    backend.read_config(crate::pci::header::INTERRUPT_PIN, &mut pin)?;
+    if pin[0] == 0 || backend.irq_count(IrqKind::Intx)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(pin[0]))
+}
+
 /// A backend's config region seen as a DOE [`ConfigSpace`], so the mailbox driver of
 /// `doe-proxy` can reach a physical DOE mailbox through the VFIO device in-process.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! lay out its capabilities (hide by policy, emulate MSI/MSI-X, attach handlers), emulate
 //! its BARs from the region sizes, set up the trap map, and start INTx.
 
-use super::backend::{IrqKind, PassthroughBackend, RegionInfo};
+use super::backend::{intx_pin, IrqKind, PassthroughBackend, RegionInfo};
 use super::bar_map::bar_mapping;
 use super::error::PassthroughError;
 use super::function::PassthroughFunction;
@@ -22,7 +22,7 @@ use crate::pci::config::PciConfig;
 use crate::pci::device::BarKind;
 use crate::pci::header::{
     BAR0, BAR_COUNT, BAR_STRIDE, HEADER_LAYOUT_TYPE0, HEADER_TYPE, HEADER_TYPE_LAYOUT,
-    INTERRUPT_PIN, LEGACY_CONFIG_SIZE,
+    LEGACY_CONFIG_SIZE,
 };
 
 /// A capability handler to attach, and where.
@@ -131,7 +131,7 @@ impl<B: PassthroughBackend> PassthroughBuilder<B> {
         if let Some(cap) = &msix {
             cap.install(&physical, &mut local);
         }
-        let intx = physical.u8_at(INTERRUPT_PIN) != 0 && self.backend.irq_count(IrqKind::Intx)? > 0;
+        let intx = intx_pin(&self.backend)?.is_some();
 
         let mut function = PassthroughFunction {
             backend: self.backend,

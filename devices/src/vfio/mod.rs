@@ -28,7 +28,9 @@ mod trap_setup;
 #[cfg(test)]
 mod tests;
 
-pub use backend::{BackendConfigSpace, BackendError, IrqKind, PassthroughBackend, RegionInfo};
+pub use backend::{
+    intx_pin, BackendConfigSpace, BackendError, IrqKind, PassthroughBackend, RegionInfo,
+};
 pub use bar_map::{BarMapping, MmapArea, PAGE_SIZE};
 pub use builder::PassthroughBuilder;
 pub use error::PassthroughError;

@@ -8,8 +8,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use devices::doe::DOE_CAP_SIZEOF;
-use devices::pci::header::INTERRUPT_PIN;
-use devices::vfio::{IrqKind, PassthroughBackend, PassthroughBuilder, PassthroughFunction};
+use devices::vfio::{intx_pin, PassthroughBuilder, PassthroughFunction};
 use doe_proxy::mediator::Mediator;
 use kvm_ioctls::VmFd;
 use vfio_ioctls::{VfioContainer, VfioDevice, VfioOps};
@@ -198,17 +197,16 @@ fn attach_one(
 /// The GSI the guest expects the function's INTx on (the DSDT's `_PRT`), if it has an
 /// Interrupt Pin and VFIO offers INTx for it.
 fn intx_line(backend: &VfioBackend, devfn: u8, bdf: &str) -> Option<u32> {
-    let mut pin = [0u8];
-    if let Err(e) = backend.read_config(INTERRUPT_PIN, &mut pin) {
-        log::warn!("{bdf}: cannot read the Interrupt Pin, INTx left unconnected: {e}");
-        return None;
-    }
-    let offered = backend.irq_count(IrqKind::Intx).unwrap_or(0) > 0;
-    let gsi = intx::gsi(devfn >> 3, pin[0]).filter(|_| offered);
-    if let Some(gsi) = gsi {
-        log::debug!("{bdf}: INTx (pin {}) on GSI {gsi}", pin[0]);
-    }
-    gsi
+    let pin = match intx_pin(backend) {
+        Ok(pin) => pin?,
+        Err(e) => {
+            log::warn!("{bdf}: cannot read the Interrupt Pin, INTx left unconnected: {e}");
+            return None;
+        }
+    };
+    let gsi = intx::gsi(devfn >> 3, pin)?;
+    log::debug!("{bdf}: INTx (pin {pin}) on GSI {gsi}");
+    Some(gsi)
 }
 
 /// Gives each BAR a firmware-style base (largest first) so the guest keeps it.
