@@ -11,6 +11,9 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::ptr::NonNull;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 /// edu's PCI vendor ID as sysfs writes it.
 pub const EDU_VENDOR: &str = "0x1234";
@@ -99,6 +102,66 @@ impl Bar0 {
         // SAFETY: as in `read`.
         unsafe { self.register(offset).write_volatile(value) }
     }
+
+    /// Acknowledges an interrupt left pending from before (if any) and returns the status
+    /// register as it was found.
+    pub fn clear_status(&self) -> u32 {
+        let status = self.read(REG_IRQ_STATUS);
+        if status != 0 {
+            self.write(REG_IRQ_ACK, status);
+        }
+        status
+    }
+
+    /// After interrupt `index` (0-based) of `bit` arrived, `latency` after the raise:
+    /// checks that the bit is in the status register, acknowledges it and reports both
+    /// status values.
+    pub fn acknowledge(&self, index: u32, bit: u32, latency: Duration) -> Result<Raised, String> {
+        let status = self.read(REG_IRQ_STATUS);
+        if status & bit == 0 {
+            return Err(format!(
+                "interrupt {} arrived but the status register is {status:#x}, without the raised {bit:#x}",
+                index + 1
+            ));
+        }
+        self.write(REG_IRQ_ACK, bit);
+        Ok(Raised {
+            bit,
+            latency_us: latency.as_secs_f64() * 1e6,
+            status,
+            status_after_ack: self.read(REG_IRQ_STATUS),
+        })
+    }
+}
+
+/// One edu interrupt raised, received and acknowledged, as the interrupt tools report it
+/// (flattened into each tool's own record of the interrupt).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Raised {
+    /// The value written to the raise register (`0x60`).
+    pub bit: u32,
+    /// From the raise write to the tool seeing the interrupt, in microseconds.
+    pub latency_us: f64,
+    /// The interrupt status register (`0x24`) when the interrupt arrived.
+    pub status: u32,
+    /// The interrupt status register after the acknowledge write (`0x64`).
+    pub status_after_ack: u32,
+}
+
+impl Raised {
+    /// Whether the raised bit was in the status register on arrival and the acknowledge
+    /// cleared the status.
+    pub fn acknowledged(&self) -> bool {
+        self.status & self.bit != 0 && self.status_after_ack == 0
+    }
+}
+
+/// The smallest and largest latency in microseconds (`None` without interrupts).
+pub fn latency_range_us<'a>(raised: impl IntoIterator<Item = &'a Raised>) -> Option<(f64, f64)> {
+    raised
+        .into_iter()
+        .map(|r| (r.latency_us, r.latency_us))
+        .reduce(|(lo, hi), (l, h)| (lo.min(l), hi.max(h)))
 }
 
 impl Drop for Bar0 {

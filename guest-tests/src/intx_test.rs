@@ -4,20 +4,18 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One raised, received and acknowledged interrupt.
+use crate::edu::{latency_range_us, Raised};
+
+/// One raised, received and acknowledged interrupt (latency: from the raise write to
+/// `poll` reporting it).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Interrupt {
-    /// The value written to the raise register (`0x60`).
-    pub bit: u32,
+    /// The edu side of it.
+    #[serde(flatten)]
+    pub raised: Raised,
     /// The interrupt count `/dev/uioN` returned (every interrupt of the device since
     /// `uio_pci_generic` bound it).
     pub uio_count: u32,
-    /// From the raise write to `poll` reporting the interrupt, in microseconds.
-    pub latency_us: f64,
-    /// The interrupt status register (`0x24`) when the interrupt arrived.
-    pub status: u32,
-    /// The interrupt status register after the acknowledge write (`0x64`).
-    pub status_after_ack: u32,
 }
 
 /// What `intx-test` prints (one JSON object).
@@ -46,9 +44,7 @@ impl Report {
 
     /// The smallest and largest latency in microseconds (`None` without interrupts).
     pub fn latency_range_us(&self) -> Option<(f64, f64)> {
-        let mut it = self.interrupts.iter().map(|i| i.latency_us);
-        let first = it.next()?;
-        Some(it.fold((first, first), |(lo, hi), l| (lo.min(l), hi.max(l))))
+        latency_range_us(self.interrupts.iter().map(|i| &i.raised))
     }
 }
 
@@ -58,11 +54,13 @@ mod tests {
 
     fn interrupt(uio_count: u32, latency_us: f64) -> Interrupt {
         Interrupt {
-            bit: 1,
+            raised: Raised {
+                bit: 1,
+                latency_us,
+                status: 1,
+                status_after_ack: 0,
+            },
             uio_count,
-            latency_us,
-            status: 1,
-            status_after_ack: 0,
         }
     }
 

@@ -11,4 +11,5 @@ pub mod pci_config;
 pub mod probe;
 pub mod proc_interrupts;
 pub mod scenarios;
+pub mod tool;
 pub mod wait;

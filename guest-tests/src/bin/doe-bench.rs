@@ -164,18 +164,5 @@ fn register_access(cfg: &impl ConfigSpace, cap: u16, n: usize) -> Result<Registe
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(report) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("the report serialises")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("doe-bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    guest_tests::tool::finish("doe-bench", run(&Cli::parse()))
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use doe_proxy::config_space::SYSFS_PCI_DEVICES;
 use doe_proxy::pci_address::Bdf;
-use guest_tests::edu::{self, REG_IRQ_ACK, REG_IRQ_RAISE, REG_IRQ_STATUS};
+use guest_tests::edu::{self, REG_IRQ_RAISE, REG_IRQ_STATUS};
 use guest_tests::intx_test::{Interrupt, Report};
 use guest_tests::pci_config::{ConfigFile, PCI_COMMAND, PCI_COMMAND_INTX_DISABLE};
 use guest_tests::wait::wait_readable;
@@ -71,10 +71,7 @@ fn run(cli: &Cli) -> Result<Report, String> {
         File::open(&uio_path).map_err(|e| format!("cannot open {}: {e}", uio_path.display()))?;
     let config = ConfigFile::open(&dev.join("config"))?;
     let (bar, ident) = edu::open_bar0(&dev)?;
-    let initial_status = bar.read(REG_IRQ_STATUS);
-    if initial_status != 0 {
-        bar.write(REG_IRQ_ACK, initial_status);
-    }
+    let initial_status = bar.clear_status();
 
     let timeout = Duration::from_millis(cli.timeout_ms);
     let mut interrupts = Vec::new();
@@ -98,20 +95,9 @@ fn run(cli: &Cli) -> Result<Report, String> {
         uio_file
             .read_exact(&mut count)
             .map_err(|e| format!("cannot read the interrupt count from {uio}: {e}"))?;
-        let status = bar.read(REG_IRQ_STATUS);
-        if status & bit == 0 {
-            return Err(format!(
-                "interrupt {} arrived but the status register is {status:#x}, without the raised {bit:#x}",
-                i + 1
-            ));
-        }
-        bar.write(REG_IRQ_ACK, bit);
         interrupts.push(Interrupt {
-            bit,
+            raised: bar.acknowledge(i, bit, latency)?,
             uio_count: u32::from_ne_bytes(count),
-            latency_us: latency.as_secs_f64() * 1e6,
-            status,
-            status_after_ack: bar.read(REG_IRQ_STATUS),
         });
     }
     Ok(Report {
@@ -125,18 +111,5 @@ fn run(cli: &Cli) -> Result<Report, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(report) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("the report serialises")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("intx-test: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    guest_tests::tool::finish("intx-test", run(&Cli::parse()))
 }

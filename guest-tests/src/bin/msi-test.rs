@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use doe_proxy::config_space::SYSFS_PCI_DEVICES;
 use doe_proxy::pci_address::Bdf;
-use guest_tests::edu::{self, Bar0, REG_IRQ_ACK, REG_IRQ_RAISE, REG_IRQ_STATUS};
+use guest_tests::edu::{self, Bar0, REG_IRQ_RAISE, REG_IRQ_STATUS};
 use guest_tests::msi_test::capability::MsiCapability;
 use guest_tests::msi_test::kmsg::KernelLog;
 use guest_tests::msi_test::message::{self, parse_spurious};
@@ -129,21 +129,10 @@ fn one_interrupt(cli: &Cli, i: u32, bar: &Bar0, log: &mut KernelLog) -> Result<I
         ));
     };
     let latency = raised.elapsed();
-    let status = bar.read(REG_IRQ_STATUS);
-    if status & bit == 0 {
-        return Err(format!(
-            "interrupt {} arrived but the status register is {status:#x}, without the raised {bit:#x}",
-            i + 1
-        ));
-    }
-    bar.write(REG_IRQ_ACK, bit);
     Ok(Interrupt {
-        bit,
-        latency_us: latency.as_secs_f64() * 1e6,
+        raised: bar.acknowledge(i, bit, latency)?,
         kernel_record: record,
         spurious_count: spurious_count()?,
-        status,
-        status_after_ack: bar.read(REG_IRQ_STATUS),
     })
 }
 
@@ -162,10 +151,7 @@ fn run(cli: &Cli) -> Result<Report, String> {
     let state = msi.read(&config)?;
     let command = enable_function(&config)?;
     let (bar, ident) = edu::open_bar0(&dev)?;
-    let initial_status = bar.read(REG_IRQ_STATUS);
-    if initial_status != 0 {
-        bar.write(REG_IRQ_ACK, initial_status);
-    }
+    let initial_status = bar.clear_status();
     let spurious_before = spurious_count()?;
 
     let mut interrupts = Vec::new();
@@ -191,20 +177,7 @@ fn run(cli: &Cli) -> Result<Report, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(&cli) {
-        Ok(report) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("the report serialises")
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("msi-test: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    guest_tests::tool::finish("msi-test", run(&Cli::parse()))
 }
 
 #[cfg(test)]

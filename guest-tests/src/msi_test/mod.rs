@@ -18,26 +18,23 @@ pub mod message;
 
 use serde::{Deserialize, Serialize};
 
+use crate::edu::{latency_range_us, Raised};
+
 /// The vector the tool asks for by default: `0xf5`, a system vector that x86-64 Linux
 /// 6.x leaves unused ("was UV_BAU_MESSAGE"), so only the spurious handler takes it.
 pub const DEFAULT_VECTOR: u8 = 0xf5;
 
-/// One raised interrupt, its MSI seen by the guest kernel, acknowledged.
+/// One raised interrupt, its MSI seen by the guest kernel, acknowledged (latency: from the
+/// raise write to the kernel's record of it being readable on `/dev/kmsg`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Interrupt {
-    /// The value written to the raise register (`0x60`).
-    pub bit: u32,
-    /// From the raise write to the kernel's record of the interrupt being readable on
-    /// `/dev/kmsg`, in microseconds.
-    pub latency_us: f64,
+    /// The edu side of it.
+    #[serde(flatten)]
+    pub raised: Raised,
     /// The kernel's record of it (`Spurious interrupt (vector 0xf5) on CPU#0. Acked`).
     pub kernel_record: String,
     /// The `SPU` count of `/proc/interrupts` (every CPU) after it.
     pub spurious_count: u64,
-    /// The interrupt status register (`0x24`) when it arrived.
-    pub status: u32,
-    /// The interrupt status register after the acknowledge write (`0x64`).
-    pub status_after_ack: u32,
 }
 
 /// What `msi-test` prints (one JSON object).
@@ -82,9 +79,7 @@ impl Report {
 
     /// The smallest and largest latency in microseconds (`None` without interrupts).
     pub fn latency_range_us(&self) -> Option<(f64, f64)> {
-        let mut it = self.interrupts.iter().map(|i| i.latency_us);
-        let first = it.next()?;
-        Some(it.fold((first, first), |(lo, hi), l| (lo.min(l), hi.max(l))))
+        latency_range_us(self.interrupts.iter().map(|i| &i.raised))
     }
 }
 
@@ -94,12 +89,14 @@ mod tests {
 
     fn interrupt(spurious_count: u64, latency_us: f64) -> Interrupt {
         Interrupt {
-            bit: 1,
-            latency_us,
+            raised: Raised {
+                bit: 1,
+                latency_us,
+                status: 1,
+                status_after_ack: 0,
+            },
             kernel_record: "Spurious interrupt (vector 0xf5) on CPU#0. Acked".into(),
             spurious_count,
-            status: 1,
-            status_after_ack: 0,
         }
     }
 

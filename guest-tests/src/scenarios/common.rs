@@ -45,6 +45,22 @@ pub fn json_in(lines: &[String], name: &str) -> Result<Value, String> {
     serde_json::from_str(&body.join("\n")).map_err(|e| format!("section `{name}`: bad JSON: {e}"))
 }
 
+/// The JSON report `tool` printed in section `name` of `lines`, once the section shows
+/// that the tool exited 0 (otherwise its exit status and what it said).
+pub fn tool_report<T: serde::de::DeserializeOwned>(
+    lines: &[String],
+    name: &str,
+    tool: &str,
+) -> Result<T, String> {
+    let rc = section_rc(lines, name);
+    if rc != Some(0) {
+        let said = section_in(lines, name).unwrap_or_default().join(" | ");
+        return Err(format!("{tool} exited {rc:?} in L2: {said}"));
+    }
+    serde_json::from_value(json_in(lines, name)?)
+        .map_err(|e| format!("section `{name}`: not an {tool} report: {e}"))
+}
+
 /// The `vmm-probe` report labelled `label` in `lines`.
 pub fn probe_report(lines: &[String], label: &str) -> Result<ProbeReport, String> {
     lines

@@ -4,11 +4,11 @@
 //! (uio counts 1 to 5, each raised bit seen and acknowledged) and that the kernel counted
 //! them on an IO-APIC line.
 
-use super::common::{expect, json_in, l2_passed, marker, section_in, section_rc};
+use super::common::{expect, l2_passed, marker, section_in, tool_report};
+use super::edu_checks::{check_acknowledged, counted_interrupt_line};
 use crate::bench::job::Outcome;
 use crate::bench::scenario::Scenario;
 use crate::intx_test::Report;
-use crate::proc_interrupts::parse_interrupt_line;
 
 /// The scenario.
 pub const SCENARIO: Scenario = Scenario {
@@ -42,17 +42,7 @@ pub fn check_report(report: &Report, facts: &mut Vec<String>) -> Result<(), Stri
         report.uio_counts(),
         (1..=INTERRUPTS).collect(),
     )?);
-    for (i, irq) in report.interrupts.iter().enumerate() {
-        if irq.status & irq.bit == 0 || irq.status_after_ack != 0 {
-            return Err(format!(
-                "intx-test: interrupt {}: raised {:#x}, status {:#x} on arrival, {:#x} after the acknowledge",
-                i + 1,
-                irq.bit,
-                irq.status,
-                irq.status_after_ack
-            ));
-        }
-    }
+    check_acknowledged("intx-test", report.interrupts.iter().map(|i| &i.raised))?;
     facts.push("intx-test: each raised bit was in the status register and acknowledged".into());
     if let Some((lo, hi)) = report.latency_range_us() {
         facts.push(format!(
@@ -64,21 +54,16 @@ pub fn check_report(report: &Report, facts: &mut Vec<String>) -> Result<(), Stri
 
 /// Checks the `/proc/interrupts` line of uio_pci_generic (section `l2-interrupts`).
 pub fn check_interrupt_line(lines: &[String], facts: &mut Vec<String>) -> Result<(), String> {
-    let line = lines
-        .iter()
-        .filter(|l| l.contains("uio_pci_generic"))
-        .find_map(|l| parse_interrupt_line(l))
-        .ok_or_else(|| format!("no uio_pci_generic line in /proc/interrupts: {lines:?}"))?;
+    let line = counted_interrupt_line(
+        lines,
+        "uio_pci_generic",
+        u64::from(INTERRUPTS),
+        "/proc/interrupts",
+    )?;
     if !line.chip.starts_with(IOAPIC_CHIP) {
         return Err(format!(
             "/proc/interrupts: uio_pci_generic is on `{}`, not an {IOAPIC_CHIP} line",
             line.chip
-        ));
-    }
-    if line.count < u64::from(INTERRUPTS) {
-        return Err(format!(
-            "/proc/interrupts: IRQ {} counted {} interrupts, want at least {INTERRUPTS}",
-            line.irq, line.count
         ));
     }
     facts.push(format!(
@@ -104,13 +89,7 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
         Some(bound) => facts.push(format!("L2: bound {bound}")),
         None => return Err("L2 did not bind edu to uio_pci_generic".into()),
     }
-    let rc = section_rc(l2, "l2-intx");
-    if rc != Some(0) {
-        let said = section_in(l2, "l2-intx").unwrap_or_default().join(" | ");
-        return Err(format!("intx-test exited {rc:?} in L2: {said}"));
-    }
-    let report: Report = serde_json::from_value(json_in(l2, "l2-intx")?)
-        .map_err(|e| format!("section `l2-intx`: not an intx-test report: {e}"))?;
+    let report: Report = tool_report(l2, "l2-intx", "intx-test")?;
     check_report(&report, &mut facts)?;
     let interrupts = section_in(l2, "l2-interrupts").ok_or("section `l2-interrupts` missing")?;
     check_interrupt_line(interrupts, &mut facts)?;

@@ -5,12 +5,13 @@
 //! acknowledged, MSI Enable read back as 1, and that in L1 the function's interrupts
 //! arrived on vfio-pci's MSI line (a `PCI-MSI` chip, not the IO-APIC).
 
-use super::common::{expect, json_in, l2_passed, marker, section_in, section_rc};
+use super::common::{expect, l2_passed, marker, section_in, tool_report};
+use super::edu_checks::{check_acknowledged, counted_interrupt_line};
 use crate::bench::job::Outcome;
 use crate::bench::scenario::Scenario;
 use crate::msi_test::message::parse_spurious;
 use crate::msi_test::Report;
-use crate::proc_interrupts::{counter_in, parse_interrupt_line};
+use crate::proc_interrupts::counter_in;
 
 /// The scenario.
 pub const SCENARIO: Scenario = Scenario {
@@ -94,16 +95,8 @@ pub fn check_report(report: &Report, facts: &mut Vec<String>) -> Result<(), Stri
                 report.vector
             ));
         }
-        if irq.status & irq.bit == 0 || irq.status_after_ack != 0 {
-            return Err(format!(
-                "msi-test: interrupt {}: raised {:#x}, status {:#x} on arrival, {:#x} after the acknowledge",
-                i + 1,
-                irq.bit,
-                irq.status,
-                irq.status_after_ack
-            ));
-        }
     }
+    check_acknowledged("msi-test", report.interrupts.iter().map(|i| &i.raised))?;
     facts.push(format!(
         "msi-test: each interrupt logged as an acknowledged interrupt on vector {:#04x}",
         report.vector
@@ -142,21 +135,16 @@ pub fn check_spurious_line(lines: &[String], facts: &mut Vec<String>) -> Result<
 /// PCI-MSI chip, at least `INTERRUPTS`.
 pub fn check_vfio_line(lines: &[String], edu: &str, facts: &mut Vec<String>) -> Result<(), String> {
     let action = format!("vfio-msi[0]({edu})");
-    let line = lines
-        .iter()
-        .filter(|l| l.contains(&action))
-        .find_map(|l| parse_interrupt_line(l))
-        .ok_or_else(|| format!("no {action} line in L1's /proc/interrupts: {lines:?}"))?;
+    let line = counted_interrupt_line(
+        lines,
+        &action,
+        u64::from(INTERRUPTS),
+        "L1's /proc/interrupts",
+    )?;
     if !line.chip.contains(MSI_CHIP) || line.chip.contains(IOAPIC_CHIP) {
         return Err(format!(
             "L1 /proc/interrupts: {action} is on `{}`, not a {MSI_CHIP} line",
             line.chip
-        ));
-    }
-    if line.count < u64::from(INTERRUPTS) {
-        return Err(format!(
-            "L1 /proc/interrupts: {action} (IRQ {}) counted {}, want at least {INTERRUPTS}",
-            line.irq, line.count
         ));
     }
     facts.push(format!(
@@ -176,13 +164,7 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
         Some(f) => facts.push(format!("L2: edu at {f}, bound to no driver")),
         None => return Err("L2 did not find edu (no `@@l2 fn` line)".into()),
     }
-    let rc = section_rc(l2, "l2-msi");
-    if rc != Some(0) {
-        let said = section_in(l2, "l2-msi").unwrap_or_default().join(" | ");
-        return Err(format!("msi-test exited {rc:?} in L2: {said}"));
-    }
-    let report: Report = serde_json::from_value(json_in(l2, "l2-msi")?)
-        .map_err(|e| format!("section `l2-msi`: not an msi-test report: {e}"))?;
+    let report: Report = tool_report(l2, "l2-msi", "msi-test")?;
     check_report(&report, &mut facts)?;
     let spurious = section_in(l2, "l2-spurious").ok_or("section `l2-spurious` missing")?;
     check_spurious_line(spurious, &mut facts)?;

@@ -1,6 +1,7 @@
 //! The registry of end-to-end scenarios. Names are contracts: add, never rename.
 
 pub mod common;
+mod edu_checks;
 mod guest_boot;
 mod guest_boot_errors;
 mod guest_doe;

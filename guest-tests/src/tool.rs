@@ -1,0 +1,25 @@
+//! How every guest tool that reports in JSON ends: the report on stdout, or one line
+//! `<tool>: <error>` on stderr and exit 1.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+/// Prints `result`'s report (pretty JSON) and exits 0, or its error as `tool: error` and
+/// exits 1.
+pub fn finish<T: Serialize>(tool: &str, result: Result<T, String>) -> ExitCode {
+    match result.map(|report| serde_json::to_string_pretty(&report)) {
+        Ok(Ok(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("{tool}: cannot write the report: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
