@@ -14,6 +14,7 @@ use super::regs::{
     DOE_READ_POP, DOE_STATUS, DOE_WRITE,
 };
 use super::timing::MailboxConfig;
+use super::trace::{ExchangeTally, ExchangeTrace};
 use crate::config_space::{ConfigError, ConfigSpace, CONFIG_SPACE_SIZE};
 use crate::ext_cap::{ExtCapHeader, EXT_CAP_ID_DOE, EXT_CAP_START};
 use crate::protocol::header::HEADER_DWORDS;
@@ -35,6 +36,10 @@ pub struct Mailbox<C: ConfigSpace> {
     cap_version: u8,
     config: MailboxConfig,
     dead: bool,
+    /// The trace of the last exchange, if it got as far as Go.
+    last: Option<ExchangeTrace>,
+    /// Totals over every exchange that got as far as Go.
+    tally: ExchangeTally,
 }
 
 /// The outcome of polling the Status register.
@@ -43,6 +48,12 @@ enum Waited {
     Met(DoeStatus),
     /// The timeout passed first.
     TimedOut,
+}
+
+/// [`Waited`] and how many Status reads it took.
+struct Polled {
+    waited: Waited,
+    reads: u32,
 }
 
 impl<C: ConfigSpace> Mailbox<C> {
@@ -68,6 +79,8 @@ impl<C: ConfigSpace> Mailbox<C> {
             cap_version: header.version,
             config,
             dead: false,
+            last: None,
+            tally: ExchangeTally::default(),
         })
     }
 
@@ -101,6 +114,20 @@ impl<C: ConfigSpace> Mailbox<C> {
         self.dead
     }
 
+    /// The trace of the last call to [`Mailbox::exchange`] (also each exchange of a
+    /// Discovery walk or a CDAT read): how many Status reads it took after Go. `None` if
+    /// there was none yet, or the last one failed before Go.
+    pub fn last_exchange(&self) -> Option<ExchangeTrace> {
+        self.last
+    }
+
+    /// Totals over every exchange this mailbox took as far as Go, e.g. how many were not
+    /// ready at the first Status read after Go. Subtract two tallies
+    /// ([`ExchangeTally::since`]) to count one operation of several exchanges.
+    pub fn tally(&self) -> ExchangeTally {
+        self.tally
+    }
+
     /// Reads the DOE Capabilities register.
     pub fn capabilities(&self) -> Result<DoeCapabilities, MailboxError> {
         Ok(DoeCapabilities::decode(self.read_reg(DOE_CAP)?))
@@ -119,6 +146,7 @@ impl<C: ConfigSpace> Mailbox<C> {
     /// exchange starts clean; if that abort does not complete the mailbox is dead and the
     /// error is [`MailboxError::AbortTimeout`].
     pub fn exchange(&mut self, request: &[u32]) -> Result<Vec<u32>, MailboxError> {
+        self.last = None;
         self.check_alive()?;
         let protocol = validate_request(request)?;
         let started = Instant::now();
@@ -142,7 +170,10 @@ impl<C: ConfigSpace> Mailbox<C> {
         self.check_alive()?;
         debug!("DOE [{:#x}] abort", self.offset);
         self.write_reg(DOE_CTRL, DoeControl::ABORT.encode())?;
-        match self.wait(self.config.abort_timeout, |s| !s.busy && !s.error)? {
+        match self
+            .wait(self.config.abort_timeout, |s| !s.busy && !s.error)?
+            .waited
+        {
             Waited::Met(_) => Ok(()),
             Waited::TimedOut => {
                 warn!(
@@ -163,7 +194,7 @@ impl<C: ConfigSpace> Mailbox<C> {
         protocol: ProtocolId,
     ) -> Result<Vec<u32>, MailboxError> {
         // 1. Wait for the instance to be free; clear a left-over Error or response.
-        let status = match self.wait(self.config.timeout, |s| !s.busy)? {
+        let status = match self.wait(self.config.timeout, |s| !s.busy)?.waited {
             Waited::Met(status) => status,
             Waited::TimedOut => {
                 warn!(
@@ -187,8 +218,15 @@ impl<C: ConfigSpace> Mailbox<C> {
         }
         self.write_reg(DOE_CTRL, DoeControl::GO.encode())?;
 
-        // 3. Poll for Data Object Ready or Error.
-        match self.wait(self.config.timeout, |s| s.error || s.data_object_ready)? {
+        // 3. Poll for Data Object Ready or Error: the first Status read comes at once, the
+        // poll interval only between reads.
+        let polled = self.wait(self.config.timeout, |s| s.error || s.data_object_ready)?;
+        let trace = ExchangeTrace {
+            status_reads_after_go: polled.reads,
+        };
+        self.last = Some(trace);
+        self.tally.record(trace);
+        match polled.waited {
             Waited::Met(status) if status.error => return Err(MailboxError::DeviceError),
             Waited::Met(_) => {}
             Waited::TimedOut => return Err(MailboxError::Timeout),
@@ -267,21 +305,30 @@ impl<C: ConfigSpace> Mailbox<C> {
     }
 
     /// Reads Status until `done` holds or `timeout` passes, pausing `poll_interval`
-    /// between reads. Status is read at least once, and once more at the deadline.
+    /// between reads (never before the first). Status is read at least once, and once
+    /// more at the deadline.
     fn wait(
         &self,
         timeout: Duration,
         done: impl Fn(DoeStatus) -> bool,
-    ) -> Result<Waited, ConfigError> {
+    ) -> Result<Polled, ConfigError> {
         let start = Instant::now();
+        let mut reads = 0;
         loop {
             let status = self.read_status()?;
+            reads += 1;
             if done(status) {
-                return Ok(Waited::Met(status));
+                return Ok(Polled {
+                    waited: Waited::Met(status),
+                    reads,
+                });
             }
             let elapsed = start.elapsed();
             if elapsed >= timeout {
-                return Ok(Waited::TimedOut);
+                return Ok(Polled {
+                    waited: Waited::TimedOut,
+                    reads,
+                });
             }
             thread::sleep(self.config.poll_interval.min(timeout - elapsed));
         }
@@ -323,6 +370,7 @@ fn validate_request(request: &[u32]) -> Result<ProtocolId, MailboxError> {
 mod tests {
     use super::*;
     use crate::config_space::MemoryConfig;
+    use crate::emulated::{DoeSpec, EmulatedFunction, Fault};
     use crate::mailbox::regs::STATUS_DATA_OBJECT_READY;
 
     fn memory_with_doe_at(offset: u16) -> MemoryConfig {
@@ -422,6 +470,68 @@ mod tests {
             mailbox.exchange(&[0x1, 3, 0]),
             Err(MailboxError::Dead)
         ));
+    }
+
+    /// Discovery index 0 (version 0), a whole object.
+    const DISCOVERY_0: [u32; 3] = [0x0000_0001, 3, 0];
+
+    fn emulated_with(fault: Fault) -> EmulatedFunction {
+        let spec = DoeSpec::new(0x190);
+        spec.fault_handle().set(fault);
+        EmulatedFunction::builder().doe(spec).build().unwrap()
+    }
+
+    #[test]
+    fn a_response_ready_at_once_takes_one_status_read_after_go() {
+        let function = emulated_with(Fault::None);
+        // A long poll interval: an exchange that paused before its first Status read, or
+        // after the read that saw the response, would take it.
+        let config = MailboxConfig {
+            poll_interval: Duration::from_secs(5),
+            ..MailboxConfig::default()
+        };
+        let mut mailbox = Mailbox::new(&function, 0x190, config).unwrap();
+        assert_eq!(mailbox.last_exchange(), None);
+        let started = Instant::now();
+        mailbox.exchange(&DISCOVERY_0).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        let trace = mailbox.last_exchange().unwrap();
+        assert_eq!(trace.status_reads_after_go, 1);
+        assert!(!trace.not_ready_at_first_read());
+        assert_eq!(mailbox.tally().exchanges, 1);
+        assert_eq!(mailbox.tally().not_ready_at_first_read, 0);
+    }
+
+    #[test]
+    fn a_slow_response_takes_more_status_reads_after_go() {
+        // Busy for the first two Status reads after Go, ready at the third.
+        let function = emulated_with(Fault::SlowResponse { status_reads: 2 });
+        let config = MailboxConfig {
+            poll_interval: Duration::ZERO,
+            ..MailboxConfig::default()
+        };
+        let mut mailbox = Mailbox::new(&function, 0x190, config).unwrap();
+        let before = mailbox.tally();
+        mailbox.exchange(&DISCOVERY_0).unwrap();
+        let trace = mailbox.last_exchange().unwrap();
+        assert_eq!(trace.status_reads_after_go, 3);
+        assert!(trace.not_ready_at_first_read());
+        // A walk of several exchanges is counted through the tally.
+        assert_eq!(mailbox.discover().unwrap(), vec![ProtocolId::DISCOVERY]);
+        let walk = mailbox.tally().since(&before);
+        assert_eq!(walk.exchanges, 2);
+        assert_eq!(walk.not_ready_at_first_read, 2);
+        assert_eq!(walk.status_reads_after_go, 6);
+    }
+
+    #[test]
+    fn an_exchange_that_fails_before_go_leaves_no_trace() {
+        let function = emulated_with(Fault::None);
+        let mut mailbox = Mailbox::new(&function, 0x190, MailboxConfig::default()).unwrap();
+        mailbox.exchange(&DISCOVERY_0).unwrap();
+        assert!(mailbox.exchange(&[0x1]).is_err());
+        assert_eq!(mailbox.last_exchange(), None);
+        assert_eq!(mailbox.tally().exchanges, 1);
     }
 
     #[test]

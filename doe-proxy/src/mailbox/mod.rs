@@ -8,14 +8,18 @@
 //! than Linux's ~8 ms ([`MailboxConfig`]).
 //!
 //! The register layout and its codecs are in [`regs`], shared with the emulated function
-//! and the virtual mailbox.
+//! and the virtual mailbox. [`Mailbox::last_exchange`] and [`Mailbox::tally`] tell how
+//! many Status reads after Go the exchanges took ([`ExchangeTrace`], [`ExchangeTally`]):
+//! benchmarks count the exchanges not ready at the first read.
 
 mod discovery;
 mod driver;
 mod error;
 pub mod regs;
 mod timing;
+mod trace;
 
 pub use driver::Mailbox;
 pub use error::MailboxError;
 pub use timing::MailboxConfig;
+pub use trace::{ExchangeTally, ExchangeTrace};
