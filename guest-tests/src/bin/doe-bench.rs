@@ -1,8 +1,11 @@
 //! `doe-bench`: DOE exchange latency from user space, through sysfs `config` (needs root).
 //! Runs N Discovery exchanges, N Discovery walks, and (if the mailbox offers CXL Table
 //! Access) N CDAT entry-0 exchanges and N whole CDAT reads with doe-proxy's mailbox driver,
-//! and prints one JSON summary (min/median/p90/mean in µs per operation). The same tool runs
-//! in L1 on the physical function and in L2 through our `vmm` or QEMU, so the figures compare.
+//! and prints one JSON summary (min/median/p90/mean in µs per operation, the raw samples,
+//! and how many exchanges were not ready at the first Status read after Go). The same tool
+//! runs in L1 on the physical function and in L2 through our `vmm` or QEMU, so the figures
+//! compare. With `--pause-ms M` it prints a mark before and after each operation and
+//! pauses M ms after each (see `guest_tests::doe_bench::marks`).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -16,7 +19,8 @@ use doe_proxy::protocol::discovery::DiscoveryRequest;
 use doe_proxy::protocol::table_access::TableAccessRequest;
 use doe_proxy::protocol::ProtocolId;
 use doe_proxy::sysfs_scan;
-use guest_tests::doe_bench::{RegisterAccess, Report, Stats};
+use guest_tests::doe_bench::marks::{self, Edge, Marker};
+use guest_tests::doe_bench::{AfterGo, RegisterAccess, Report, Stats};
 
 #[derive(Parser)]
 #[command(
@@ -32,9 +36,15 @@ struct Cli {
     /// How many times each operation runs.
     #[arg(long, default_value_t = 50)]
     iterations: usize,
-    /// Pause between two Status reads, in microseconds (0: spin, as a latency tool should).
+    /// Pause between two Status reads, in microseconds (0: spin, as a latency tool should;
+    /// 4000: Linux-like, the kernel sleeps a jiffy between reads at HZ=250). The first
+    /// Status read after Go comes at once.
     #[arg(long, default_value_t = 0)]
     poll_us: u64,
+    /// Print `@@doe-bench mark <op>-begin` / `-end` around each operation, each followed
+    /// by a pause of this many milliseconds (0: no marks, the report is the only output).
+    #[arg(long, default_value_t = 0)]
+    pause_ms: u64,
     /// A label for the report (`l1`, `vmm`, `qemu`).
     #[arg(long, default_value = "")]
     label: String,
@@ -49,11 +59,12 @@ fn parse_offset(text: &str) -> Result<u16, String> {
     parsed.map_err(|e| format!("`{text}` is not a config-space offset: {e}"))
 }
 
-/// Runs `op` `n` times (after one warm-up run) and summarises the times.
-fn measure<T>(
+/// Runs `op` `n` times (after one warm-up run, whose count of exchanges it returns) and
+/// returns the times.
+fn time_runs<T>(
     n: usize,
     mut op: impl FnMut() -> Result<(usize, T), String>,
-) -> Result<Stats, String> {
+) -> Result<(usize, Vec<Duration>), String> {
     let (exchanges, _) = op()?;
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
@@ -61,7 +72,39 @@ fn measure<T>(
         op()?;
         samples.push(started.elapsed());
     }
+    Ok((exchanges, samples))
+}
+
+/// Runs `op` `n` times (after one warm-up run) and summarises the times.
+fn measure<T>(n: usize, op: impl FnMut() -> Result<(usize, T), String>) -> Result<Stats, String> {
+    let (exchanges, samples) = time_runs(n, op)?;
     Stats::from_samples(&samples, exchanges).ok_or_else(|| "no iterations".to_owned())
+}
+
+/// One DOE operation's measurement: between its marks, its warm-up run and `n` timed runs,
+/// keeping the samples and the mailbox's count of exchanges not ready at the first Status
+/// read after Go (timed runs only).
+fn measure_op<C: ConfigSpace, T>(
+    mb: &mut Mailbox<C>,
+    name: &str,
+    n: usize,
+    marker: Marker,
+    mut op: impl FnMut(&mut Mailbox<C>) -> Result<(usize, T), String>,
+) -> Result<Stats, String> {
+    marker.mark(name, Edge::Begin)?;
+    let (exchanges, _) = op(mb)?;
+    let before = mb.tally();
+    let (_, samples) = time_runs(n, || op(mb))?;
+    let tally = mb.tally().since(&before);
+    marker.mark(name, Edge::End)?;
+    let mut stats =
+        Stats::with_samples(&samples, exchanges).ok_or_else(|| "no iterations".to_owned())?;
+    stats.after_go = Some(AfterGo {
+        exchanges: tally.exchanges,
+        not_ready_at_first_read: tally.not_ready_at_first_read,
+        status_reads: tally.status_reads_after_go,
+    });
+    Ok(stats)
 }
 
 fn run(cli: &Cli) -> Result<Report, String> {
@@ -82,27 +125,31 @@ fn run(cli: &Cli) -> Result<Report, String> {
     let version = if mb.cap_version() >= 2 { 2 } else { 0 };
     let protocols = mb.discover().map_err(|e| format!("Discovery: {e}"))?;
     let n = cli.iterations;
+    let marker = Marker {
+        pause: Duration::from_millis(cli.pause_ms),
+    };
+    let [discovery_op, walk_op, cdat_op, read_op] = marks::OPERATIONS;
 
     let request = DiscoveryRequest { index: 0, version }.encode();
-    let discovery_exchange = measure(n, || {
+    let discovery_exchange = measure_op(&mut mb, discovery_op, n, marker, |mb| {
         mb.exchange(&request)
             .map(|r| (1, r))
             .map_err(|e| format!("Discovery exchange: {e}"))
     })?;
-    let discovery_walk = measure(n, || {
+    let discovery_walk = measure_op(&mut mb, walk_op, n, marker, |mb| {
         mb.discover()
             .map(|p| (p.len(), p))
             .map_err(|e| format!("Discovery walk: {e}"))
     })?;
     let (cdat_exchange, cdat_read) = if protocols.contains(&ProtocolId::CXL_TABLE_ACCESS) {
         let request = TableAccessRequest::cdat(0).encode();
-        let one = measure(n, || {
+        let one = measure_op(&mut mb, cdat_op, n, marker, |mb| {
             mb.exchange(&request)
                 .map(|r| (1, r))
                 .map_err(|e| format!("CDAT exchange: {e}"))
         })?;
-        let all = measure(n, || {
-            cdat_read::read_cdat_entries(&mut mb)
+        let all = measure_op(&mut mb, read_op, n, marker, |mb| {
+            cdat_read::read_cdat_entries(mb)
                 .map(|e| (e.len(), e))
                 .map_err(|e| format!("CDAT read: {e}"))
         })?;

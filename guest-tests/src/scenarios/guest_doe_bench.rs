@@ -127,6 +127,8 @@ mod tests {
             median_us: median,
             p90_us: median,
             mean_us: median,
+            samples_us: Vec::new(),
+            after_go: None,
         };
         Report {
             label: "x".into(),
