@@ -122,6 +122,10 @@ mod tests {
         let l = lines("@@probe {\"label\":\"vmm-1\",\"boot_to_marker_ms\":12.5,\"total_ms\":20.0,\"peak_rss_beyond_guest_kib\":3000,\"vmhwm_kib\":9000,\"samples\":4,\"exit_code\":0}\n");
         let r = probe_report(&l, "vmm-1").unwrap();
         assert_eq!(r.exit_code, Some(0));
+        assert_eq!(r.peak_rss_beyond_guest_kib, Some(3000));
+        let unsampled = lines("@@probe {\"label\":\"vmm-2\",\"boot_to_marker_ms\":null,\"total_ms\":20.0,\"peak_rss_beyond_guest_kib\":null,\"vmhwm_kib\":null,\"samples\":0,\"exit_code\":0}\n");
+        let r = probe_report(&unsampled, "vmm-2").unwrap();
+        assert_eq!((r.peak_rss_beyond_guest_kib, r.vmhwm_kib), (None, None));
         assert!(probe_report(&l, "qemu-1").is_err());
     }
 

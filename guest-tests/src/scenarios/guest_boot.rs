@@ -142,6 +142,14 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
         })
     };
     let (vmm_ms, qemu_ms) = (ms(&vmm)?, ms(&qemu)?);
+    let kib = |r: &ProbeReport| match (r.peak_rss_beyond_guest_kib, r.vmhwm_kib) {
+        (Some(beyond), Some(hwm)) => Ok((beyond, hwm)),
+        _ => Err(format!(
+            "benchmark: {} was not sampled for memory (vmm-probe --no-sample?)",
+            r.label
+        )),
+    };
+    let ((vmm_beyond, vmm_hwm), (qemu_beyond, qemu_hwm)) = (kib(&vmm)?, kib(&qemu)?);
     let mib = |kib: u64| kib as f64 / 1024.0;
     facts.push(format!(
         "benchmark: L2 boot to init: vmm {vmm_ms:.0} ms, QEMU {qemu_ms:.0} ms, ratio {:.2} (goal <= 0.5)",
@@ -149,11 +157,11 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
     ));
     facts.push(format!(
         "benchmark: memory beyond guest RAM (peak): vmm {:.1} MiB, QEMU {:.1} MiB, ratio {:.3} (goal vmm <= 5 MiB); VmHWM vmm {:.1} MiB, QEMU {:.1} MiB",
-        mib(vmm.peak_rss_beyond_guest_kib),
-        mib(qemu.peak_rss_beyond_guest_kib),
-        vmm.peak_rss_beyond_guest_kib as f64 / qemu.peak_rss_beyond_guest_kib.max(1) as f64,
-        mib(vmm.vmhwm_kib),
-        mib(qemu.vmhwm_kib),
+        mib(vmm_beyond),
+        mib(qemu_beyond),
+        vmm_beyond as f64 / qemu_beyond.max(1) as f64,
+        mib(vmm_hwm),
+        mib(qemu_hwm),
     ));
     Ok(facts)
 }
