@@ -18,6 +18,10 @@ echo "== bench script (a user's own script, with an extra file)"
 bench script --quiet --topology cxl --l1 resources/examples/hello-l1.sh \
     --file resources/examples/hello.txt:/root/hello.txt
 
+echo "== bench script --l1-env (a value with quotes, \$ and backquotes arrives unchanged)"
+bench script --quiet --topology cxl --l1 resources/examples/env-l1.sh \
+    --l1-env "BENCH_EXAMPLE=it's \"quoted\" \$HOME \`id\` two  words"
+
 echo "== bench script whose L1 script fails must fail"
 rc=0
 bench script --quiet --topology cxl --l1 resources/examples/failing-l1.sh || rc=$?

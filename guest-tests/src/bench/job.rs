@@ -10,6 +10,7 @@ use super::error::BenchError;
 use super::host_programs;
 use super::initramfs::{FileMapping, Initramfs};
 use super::kernel::{Kernel, SetupState};
+use super::l1_env::{self, EnvVar};
 use super::layout::Layout;
 use super::modules::ModuleIndex;
 use super::qemu::{self, Console, L1Boot};
@@ -43,6 +44,8 @@ pub struct Job {
     pub extra_l2_kernels: Vec<String>,
     /// The script L1 runs.
     pub l1_script: PathBuf,
+    /// Environment variables exported to the L1 script (`--l1-env`).
+    pub l1_env: Vec<EnvVar>,
     /// The script L2's init runs, if any.
     pub l2_script: Option<PathBuf>,
     /// Extra files for the L1 image.
@@ -307,6 +310,11 @@ fn build_l1(
     add_base(layout, &image, "l1-init", binaries, L1_BINARIES)?;
     add_modules(&image, kernel, &topology.modules, &run_dir.join("modules"))?;
     image.add_file(&job.l1_script, "/etc/bench/l1.sh", 0o755)?;
+    image.add_bytes(
+        l1_env::L1_ENV_FILE,
+        l1_env::render(&job.l1_env).as_bytes(),
+        0o644,
+    )?;
     image.add_file(&l2_kernel.image(), L1_L2_KERNEL, 0o644)?;
     for (selector, kernel) in extra_l2_kernels {
         image.add_file(&kernel.image(), &l1_extra_l2_kernel(selector), 0o644)?;

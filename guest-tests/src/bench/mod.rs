@@ -7,6 +7,7 @@ pub mod host_programs;
 pub mod initramfs;
 pub mod job;
 pub mod kernel;
+pub mod l1_env;
 pub mod layout;
 pub mod modules;
 pub mod qemu;

@@ -67,6 +67,7 @@ impl Scenario {
             l2_kernel: self.l2_kernel.map(str::to_owned),
             extra_l2_kernels: owned(self.extra_l2_kernels),
             l1_script: dir.join("l1.sh"),
+            l1_env: Vec::new(),
             l2_script: Path::new(&l2).is_file().then_some(l2),
             files,
             l2_files: Vec::new(),

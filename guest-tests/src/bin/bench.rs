@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use guest_tests::bench::initramfs::FileMapping;
 use guest_tests::bench::job::{self, Job, Outcome};
+use guest_tests::bench::l1_env::EnvVar;
 use guest_tests::bench::layout::Layout;
 use guest_tests::bench::modules::parse_module_name;
 use guest_tests::bench::setup::{self, SetupOptions};
@@ -97,6 +98,10 @@ struct BootArgs {
     /// Do not echo the serial console (it is still logged).
     #[arg(long)]
     quiet: bool,
+    /// An environment variable for the L1 script, NAME=VALUE (repeatable; the value is
+    /// passed as is, never expanded).
+    #[arg(long = "l1-env", value_name = "NAME=VALUE")]
+    l1_env: Vec<EnvVar>,
 }
 
 impl BootArgs {
@@ -109,6 +114,7 @@ impl BootArgs {
         }
         job.timeout = Duration::from_secs(self.timeout);
         job.echo = !self.quiet;
+        job.l1_env.clone_from(&self.l1_env);
     }
 }
 
@@ -233,6 +239,7 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 l2_kernel: None,
                 extra_l2_kernels,
                 l1_script: l1,
+                l1_env: Vec::new(),
                 l2_script: l2,
                 files,
                 l2_files,
@@ -291,6 +298,29 @@ mod tests {
         let cli = parse(&["--l2-module", "uio_pci_generic", "--l2-module", "kvm-amd"]).unwrap();
         assert_eq!(l2_modules(cli), ["uio_pci_generic", "kvm-amd"]);
         assert!(l2_modules(parse(&[]).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn l1_env_repeats_for_run_and_script() {
+        let cli = parse(&["--l1-env", "A=1 2", "--l1-env", "B='x'"]).unwrap();
+        let Command::Script { boot, .. } = cli.command else {
+            panic!("not a script command")
+        };
+        let names: Vec<_> = boot.l1_env.iter().map(|v| (&*v.name, &*v.value)).collect();
+        assert_eq!(names, [("A", "1 2"), ("B", "'x'")]);
+        let run = Cli::try_parse_from([
+            "bench",
+            "run",
+            "guest-doe-bench",
+            "--l1-env",
+            "VMM_ARGS=--doe-completion-wait 0",
+        ])
+        .unwrap();
+        let Command::Run { boot, .. } = run.command else {
+            panic!("not a run command")
+        };
+        assert_eq!(boot.l1_env[0].value, "--doe-completion-wait 0");
+        assert!(parse(&["--l1-env", "1X=y"]).is_err());
     }
 
     #[test]
