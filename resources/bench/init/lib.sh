@@ -55,28 +55,55 @@ check_running_sees_processes() {
     return 0
 }
 
-# qemu_l2 LABEL MEM_MIB CMDLINE [QEMU-ARGS...]: boots /l2/vmlinuz and /l2/initramfs under
-# QEMU as the L1 VMM (the baseline our vmm is compared with), measured by vmm-probe under
-# LABEL. In this nested bench a QEMU L2 boot occasionally hangs at its start: such a boot
-# is killed after 180 s and tried once more as LABEL-retry; the baseline is not what the
-# bench tests, but a second hang fails the script.
+# probe_piped FILTER VMM-PROBE-ARGS...: runs `vmm-probe VMM-PROBE-ARGS...` with its output
+# (the VMM's console, then the @@probe line) piped into FILTER, a command line split on
+# spaces (e.g. a shell function and its arguments) that reads it and should echo what it
+# reads, and returns vmm-probe's exit status (a plain pipeline in sh returns FILTER's).
+probe_piped() {
+    _pp_filter=$1; shift
+    _pp_rcfile=$(mktemp) || fail "probe_piped: mktemp"
+    { vmm-probe "$@"; echo $? > "$_pp_rcfile"; } | $_pp_filter
+    _pp_rc=$(cat "$_pp_rcfile")
+    rm -f "$_pp_rcfile"
+    [ -n "$_pp_rc" ] || fail "probe_piped: vmm-probe's exit status was not recorded"
+    return "$_pp_rc"
+}
+
+# qemu_l2 [--no-sample] [--filter FILTER] LABEL MEM_MIB CMDLINE [QEMU-ARGS...]: boots
+# /l2/vmlinuz and /l2/initramfs under QEMU as the L1 VMM (the baseline our vmm is compared
+# with), measured by vmm-probe under LABEL (`--no-sample`: vmm-probe samples no memory;
+# `--filter`: its output goes through FILTER as in probe_piped). In this nested bench a
+# QEMU L2 boot occasionally hangs at its start: such a boot is killed after 180 s and tried
+# once more as LABEL-retry; the baseline is not what the bench tests, but a second hang
+# fails the script.
 qemu_l2() {
-    _label=$1; _mem=$2; _cmdline=$3; shift 3
+    _q_probe=""; _q_filter=cat
+    while :; do
+        case $1 in
+            --no-sample) _q_probe=--no-sample; shift ;;
+            --filter) _q_filter=$2; shift 2 ;;
+            *) break ;;
+        esac
+    done
+    # The label is kept before the shift: after it, $1 is the first QEMU argument.
+    _q_base=$1; _q_label=$1; _mem=$2; _cmdline=$3; shift 3
     for _try in 1 2; do
-        vmm-probe --label "$_label" --guest-memory-mib "$_mem" --timeout-s 180 -- \
+        probe_piped "$_q_filter" $_q_probe --label "$_q_label" --guest-memory-mib "$_mem" \
+            --timeout-s 180 -- \
             qemu-system-x86_64 -machine q35,accel=kvm -cpu host -m "${_mem}M" -smp 1 \
                 -nodefaults -no-user-config -display none -serial stdio -no-reboot \
                 -kernel /l2/vmlinuz -initrd /l2/initramfs -append "$_cmdline" "$@"
         _rc=$?
         [ "$_rc" -eq 0 ] && return 0
         case $_rc in
-            124) echo "QEMU ($_label) hung; retrying once" ;;
-            125) echo "QEMU ($_label) exited without L2 reaching init; retrying once" ;;
-            *) fail "QEMU ($_label) exited $_rc" ;;
+            124) _q_why="hung" ;;
+            125) _q_why="exited without L2 reaching init" ;;
+            *) fail "QEMU ($_q_label) exited $_rc" ;;
         esac
-        _label="$1-retry"
+        [ "$_try" -eq 1 ] && echo "QEMU ($_q_label) $_q_why; retrying once"
+        _q_label="$_q_base-retry"
     done
-    fail "QEMU ($1) did not boot L2 twice (hung or ended before init)"
+    fail "QEMU ($_q_base) did not boot L2 twice (hung or ended before init; last: $_q_why)"
 }
 
 # find_function VENDOR DEVICE: prints the address of the first PCI function with these
