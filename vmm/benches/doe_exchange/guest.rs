@@ -8,7 +8,8 @@ use std::hint::spin_loop;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use devices::doe::VirtualDoe;
+use devices::doe::completion_wait::discard_pending;
+use devices::doe::{take_pending, PendingWait, VirtualDoe, WaitCause};
 use devices::pci::capability::CapabilityHandler;
 use doe_proxy::mailbox::regs::{
     DoeControl, DoeStatus, DOE_CTRL, DOE_READ, DOE_READ_POP, DOE_STATUS, DOE_WRITE,
@@ -80,25 +81,35 @@ impl GuestDoe {
         DoeStatus::decode(self.read(DOE_STATUS))
     }
 
-    /// A dword read of the register at `reg` (from the capability header).
+    /// A dword read of the register at `reg` (from the capability header), as a vCPU
+    /// handles it: the access, then the completion wait it asked for (if any), then the
+    /// access once more if it was a Status read that waited.
     fn read(&mut self, reg: u16) -> u32 {
         let mut data = [0u8; 4];
         self.doe.read(reg, &mut data);
+        if let Some(outcome) = take_pending().map(PendingWait::wait) {
+            if outcome.cause == WaitCause::StatusRead {
+                self.doe.read(reg, &mut data);
+                discard_pending();
+            }
+        }
         u32::from_le_bytes(data)
     }
 
-    /// A dword write of `value` to the register at `reg`.
+    /// A dword write of `value` to the register at `reg`, then the completion wait it
+    /// asked for (a Go that submitted), as a vCPU does.
     fn write(&mut self, reg: u16, value: u32) {
         self.doe.write(reg, &value.to_le_bytes());
+        if let Some(wait) = take_pending() {
+            wait.wait();
+        }
     }
 }
 
-/// Waits, after Go, until the virtual mailbox shows Data Object Ready: spins on Status
-/// reads, then yields between them. Error, or nothing within [`RESPONSE_DEADLINE`], is a
-/// bug and panics.
-///
-/// The one place that waits: when `devices::doe` offers a vCPU-side completion wait, it
-/// replaces this loop.
+/// Waits, after Go, until the virtual mailbox shows Data Object Ready: reads Status (each
+/// read that finds the exchange in flight runs vmm's bounded completion wait, so the
+/// first one normally finds the response), spinning, then yielding between reads if it
+/// does not. Error, or nothing within [`RESPONSE_DEADLINE`], is a bug and panics.
 fn wait_for_response(guest: &mut GuestDoe) {
     let started = Instant::now();
     let mut polls = 0u32;

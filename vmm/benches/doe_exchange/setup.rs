@@ -2,6 +2,7 @@
 //! and the guest-facing path (virtual mailbox + admin policy + mediator + driver) on it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use devices::doe::{VirtualDoe, VirtualDoeConfig};
 use doe_proxy::emulated::{CdatResponder, DoeSpec, EmulatedFunction};
@@ -11,6 +12,7 @@ use doe_proxy::protocol::discovery::DiscoveryRequest;
 use doe_proxy::protocol::table_access::TableAccessRequest;
 use doe_proxy::protocol::ProtocolId;
 use policies::{ClientIdentity, FunctionId, Policy};
+use vmm::cli::DEFAULT_DOE_COMPLETION_WAIT_US;
 use vmm::doe::{max_object_dwords, DoeAdmin, PolicyFilter};
 
 use crate::guest::GuestDoe;
@@ -99,6 +101,8 @@ impl Mediated {
                 let client = ClientIdentity::guest(format!("bench-{i}"));
                 let config = VirtualDoeConfig {
                     max_object_dwords: max_object_dwords(&admin.policy(), &client, &function),
+                    // vmm's default `--doe-completion-wait`.
+                    completion_wait: Duration::from_micros(DEFAULT_DOE_COMPLETION_WAIT_US),
                 };
                 let filter = Arc::new(PolicyFilter::new(admin.clone(), client, function, DOE));
                 let name = format!("guest bench-{i} ({BDF} DOE {DOE:#x})");
