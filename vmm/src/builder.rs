@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use kvm_ioctls::{Cap, VmFd};
 use vmm_sys_util::eventfd::EventFd;
@@ -31,6 +32,7 @@ use crate::pci::config_io::{PciConfigIo, PCI_CONFIG_IO_BASE, PCI_CONFIG_IO_LEN};
 use crate::pci::ecam::PciEcam;
 use crate::pci::host_bridge::HostBridge;
 use crate::pci::{BarMapper, BarWindows, PciBus};
+use crate::stats::VmStats;
 use crate::vcpu::{self, ExitHandlers};
 use crate::vfio::{self, bar_alloc::BarAllocator, VfioContext};
 use crate::{event_loop, vm};
@@ -105,6 +107,8 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         mmio: Arc::new(Bus::new("mmio")),
     };
     let coalesced = Arc::new(CoalescedWrites::new(buses.mmio.clone()));
+    let completion_wait = Duration::from_micros(cli.doe_completion_wait);
+    let stats = Arc::new(VmStats::new(completion_wait));
     let coalescing = cli.doe_exit_coalescing == OnOff::On;
     let serial = attach_serial(&vm, &buses, &cli.serial)?;
     attach_acpi_pm(&buses, &exit)?;
@@ -127,7 +131,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
             doe: DoeContext {
                 admin: admin.clone(),
                 guest: cli.name.clone(),
-                coalesced: coalescing.then(|| coalesced.clone()),
+                completion_wait,
             },
         },
         &assign,
@@ -138,6 +142,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         mmio: buses.mmio.clone(),
         exit: exit.clone(),
         coalesced: coalesced.clone(),
+        stats: stats.clone(),
     };
     let vcpus = (0..cli.cpus)
         .map(|cpu| {
@@ -166,14 +171,18 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
     }
     assigned.keep_until_exit();
 
-    let admin_subscribers = admin_subscribers(&admin, sighup, listener)?;
+    let control = control::VmControl {
+        admin: admin.clone(),
+        stats,
+    };
+    let admin_subscribers = admin_subscribers(control, sighup, listener)?;
     crate::seccomp::apply(crate::seccomp::ThreadKind::EventLoop)?;
     let reason = event_loop::run(exit, Some(serial.clone()), admin_subscribers)?;
     serial.lock().unwrap_or_else(|e| e.into_inner()).flush();
     Ok(reason)
 }
 
-/// Has KVM queue the writes to the virtual DOE data mailboxes instead of exiting
+/// Has KVM queue the writes to the virtual DOE registers instead of exiting
 /// (`crate::coalesced`). An optimisation: when KVM cannot, the writes exit as before.
 fn enable_coalescing(coalesced: &CoalescedWrites, vm: &VmFd, vcpus: &[vcpu::Vcpu], zones: &[u64]) {
     let Some(vcpu) = vcpus.first() else {
@@ -183,11 +192,11 @@ fn enable_coalescing(coalesced: &CoalescedWrites, vm: &VmFd, vcpus: &[vcpu::Vcpu
         return;
     }
     if !vm.check_extension(Cap::CoalescedMmio) {
-        log::warn!("KVM has no coalesced MMIO: DOE data mailbox writes exit");
+        log::warn!("KVM has no coalesced MMIO: DOE register writes exit");
         return;
     }
     match coalesced.enable(vm, vcpu.fd(), zones) {
-        Ok(n) => log::info!("DOE data mailbox writes coalesced in {n} zone(s)"),
+        Ok(n) => log::info!("DOE register writes coalesced in {n} zone(s)"),
         Err(e) => log::warn!("cannot map the coalesced MMIO ring, DOE writes exit: {e}"),
     }
 }
@@ -210,12 +219,13 @@ fn open_audit(target: &AuditTarget) -> Result<AuditSink, Error> {
 }
 
 /// The event loop's admin subscribers: SIGHUP and the audit timer always, the control
-/// socket when `--api-socket` was given. Built before the loop's seccomp filter.
+/// socket (policy and counters) when `--api-socket` was given. Built before the loop's seccomp filter.
 fn admin_subscribers(
-    admin: &Arc<DoeAdmin>,
+    control: control::VmControl,
     sighup: std::os::fd::OwnedFd,
     listener: Option<std::os::unix::net::UnixListener>,
 ) -> Result<Vec<event_loop::Subscriber>, Error> {
+    let admin = &control.admin;
     let timer = AuditTimer::new(admin.clone()).map_err(|source| Error::Control {
         what: "cannot create the audit timer".to_owned(),
         source,
@@ -227,7 +237,7 @@ fn admin_subscribers(
     if let Some(listener) = listener {
         subscribers.push(Arc::new(Mutex::new(ControlServer::new(
             listener,
-            admin.clone(),
+            Arc::new(control.clone()),
         ))));
     }
     Ok(subscribers)

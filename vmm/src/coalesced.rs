@@ -1,21 +1,28 @@
-//! Exit coalescing for the virtual DOE data mailboxes (`--doe-exit-coalescing`).
+//! Exit coalescing for the virtual DOE mailboxes (`--doe-exit-coalescing`).
 //!
 //! A DOE exchange moves one dword per config access: a write to the Write Data Mailbox per
-//! request dword, and per response dword a read of the Read Data Mailbox and a write to it
-//! (the pop). The writes have no result the guest can see at the time, so KVM may queue
-//! them in its coalesced MMIO ring (`KVM_REGISTER_COALESCED_MMIO`) instead of exiting: the
-//! ECAM addresses of each virtual mailbox's two data registers (offsets 0x10 and 0x14 of the
-//! capability, one 8-byte zone) are registered, and only those writes are queued. Reads
-//! always exit, so nothing is ever served from anything but the register model.
+//! request dword, a write of Go to Control, and per response dword a read of the Read Data
+//! Mailbox and a write to it (the pop). The writes have no result the guest can see at the
+//! time, so KVM may queue them in its coalesced MMIO ring (`KVM_REGISTER_COALESCED_MMIO`)
+//! instead of exiting: the ECAM addresses of each virtual mailbox's Control, Status, Write
+//! and Read Data Mailbox registers (offsets 0x08–0x17 of the capability, one 16-byte zone)
+//! are registered, and only writes there are queued (Status is read-only: its writes are
+//! dropped either way). Reads always exit, so nothing is ever served from anything but the
+//! register model.
 //!
 //! Order is what makes this invisible to the guest. Queued writes are dispatched to the
-//! MMIO bus exactly as their exits would have been, in ring order, by whoever drains:
+//! MMIO bus exactly as their exits would have been, in ring order, by every vCPU after each
+//! `KVM_RUN` returns and before it handles the exit (the ring is VM-wide, so a vCPU drains
+//! the writes of all vCPUs): an access that exits is therefore always handled after every
+//! write the guest made before it. A queued Go or Abort thus acts at the guest's next
+//! exit — in Linux's protocol the Status read right after it, which then finds the
+//! exchange submitted and waits for it (`devices::doe::completion_wait`).
 //!
-//! - every vCPU, after each `KVM_RUN` returns and before it handles the exit (the ring is
-//!   VM-wide, so a vCPU drains the writes of all vCPUs): an access that exits is therefore
-//!   always handled after every write the guest made before it;
-//! - the DOE completion path, before a result reaches the register model (so a result
-//!   never overtakes pops or request dwords the guest wrote before it).
+//! Results of exchanges are *not* ordered with the ring: the mediator puts them straight
+//! into the register model. The guest observes the mailbox only by reading it, and every
+//! read exits and is handled after the ring is drained, so a result landing before queued
+//! pops or request dwords are dispatched is, to the guest, a device that answered at that
+//! moment — never a stale register.
 //!
 //! Drains are serialised by a lock, and an entry leaves the ring (its slot is released)
 //! only after it was dispatched, so "the ring is empty" really means "every queued write
@@ -257,12 +264,12 @@ impl CoalescedWrites {
     }
 }
 
-/// Bytes of one zone: a virtual DOE's Write Data Mailbox (+0x10) and Read Data Mailbox
-/// (+0x14), contiguous.
-pub const ZONE_SIZE: u32 = 8;
+/// Bytes of one zone: a virtual DOE's Control (+0x08), Status (+0x0C), Write Data Mailbox
+/// (+0x10) and Read Data Mailbox (+0x14), contiguous (PCIe r6.0 §7.9.24).
+pub const ZONE_SIZE: u32 = 16;
 
-/// The offset of the Write Data Mailbox in a DOE capability: the zone starts there.
-pub const ZONE_OFFSET_IN_CAP: u16 = 0x10;
+/// The offset of the Control register in a DOE capability: the zone starts there.
+pub const ZONE_OFFSET_IN_CAP: u16 = 0x08;
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ pub mod logger;
 pub mod memory;
 pub mod pci;
 pub mod seccomp;
+pub mod stats;
 pub mod vcpu;
 pub mod vfio;
 pub mod vm;

@@ -1,5 +1,7 @@
 //! The limits of one virtual mailbox.
 
+use std::time::Duration;
+
 use doe_proxy::protocol::header::HEADER_DWORDS;
 use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 
@@ -13,12 +15,17 @@ pub struct VirtualDoeConfig {
     /// An object whose header announces more is discarded as soon as its length dword
     /// is written. Kept within 3..=2^18 (the DOE maximum).
     pub max_object_dwords: usize,
+    /// The longest a vCPU waits, after the guest's Go or Status read, for the result of
+    /// the exchange in flight ([`completion_wait`](super::completion_wait)); zero: never
+    /// (the guest polls).
+    pub completion_wait: Duration,
 }
 
 impl Default for VirtualDoeConfig {
     fn default() -> Self {
         VirtualDoeConfig {
             max_object_dwords: MAX_OBJECT_DWORDS,
+            completion_wait: Duration::ZERO,
         }
     }
 }
@@ -37,7 +44,13 @@ mod tests {
 
     #[test]
     fn the_limit_stays_within_what_doe_carries() {
-        let limit = |max_object_dwords| VirtualDoeConfig { max_object_dwords }.request_limit();
+        let limit = |max_object_dwords| {
+            VirtualDoeConfig {
+                max_object_dwords,
+                ..VirtualDoeConfig::default()
+            }
+            .request_limit()
+        };
         assert_eq!(VirtualDoeConfig::default().request_limit(), 1 << 18);
         assert_eq!(limit(0), 3);
         assert_eq!(limit(usize::MAX), 1 << 18);

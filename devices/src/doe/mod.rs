@@ -80,6 +80,7 @@
 //! `submit` or `cancel`.
 
 mod bytes;
+pub mod completion_wait;
 mod config;
 mod exchanger;
 mod filter;
@@ -92,6 +93,7 @@ mod write_mailbox;
 #[cfg(test)]
 mod tests;
 
+pub use completion_wait::{take_pending, PendingWait, WaitCause, WaitOutcome};
 pub use config::VirtualDoeConfig;
 pub use doe_proxy::mailbox::regs::DOE_CAP_SIZEOF;
 pub use exchanger::Exchanger;

@@ -61,6 +61,11 @@ impl DoeRegisters {
         }
     }
 
+    /// The submission Busy waits for, if any.
+    pub(super) fn awaiting(&self) -> Option<SubmissionId> {
+        self.awaiting
+    }
+
     /// Dwords of memory the two mailboxes hold (for tests of the buffering bound).
     #[cfg(test)]
     pub(super) fn buffered(&self) -> usize {

@@ -3,12 +3,13 @@
 //! mediator delivers results to.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 
-use doe_proxy::mailbox::regs::DoeStatus;
+use doe_proxy::mailbox::regs::{DoeStatus, DOE_STATUS};
 use doe_proxy::mediator::{Completion, ExchangeResult, SubmissionId};
 
 use super::bytes::pieces;
+use super::completion_wait::{self, RegisterCell, WaitCause};
 use super::config::VirtualDoeConfig;
 use super::exchanger::Exchanger;
 use super::filter::DoeFilter;
@@ -18,15 +19,17 @@ use crate::pci::capability::CapabilityHandler;
 /// A guest-facing DOE mailbox backed by an [`Exchanger`] (the mediator of the physical
 /// mailbox). See the [module documentation](super) for the contract.
 pub struct VirtualDoe {
-    registers: Arc<Mutex<DoeRegisters>>,
+    cell: Arc<RegisterCell>,
     exchanger: Box<dyn Exchanger>,
     filter: Arc<dyn DoeFilter>,
+    config: VirtualDoeConfig,
 }
 
 impl fmt::Debug for VirtualDoe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VirtualDoe")
-            .field("registers", &*lock(&self.registers))
+            .field("registers", &*self.cell.lock())
+            .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
@@ -44,35 +47,49 @@ impl VirtualDoe {
     where
         E: Exchanger + 'static,
     {
-        let registers = Arc::new(Mutex::new(DoeRegisters::new(config, Vec::new())));
+        let cell = Arc::new(RegisterCell::new(DoeRegisters::new(config, Vec::new())));
         let sink = Arc::new(Sink {
-            registers: Arc::downgrade(&registers),
+            cell: Arc::downgrade(&cell),
         });
         let exchanger = connect(sink)?;
-        *lock(&registers) = DoeRegisters::new(config, exchanger.discovered());
+        *cell.lock() = DoeRegisters::new(config, exchanger.discovered());
         Ok(VirtualDoe {
-            registers,
+            cell,
             exchanger: Box::new(exchanger),
             filter,
+            config,
         })
     }
 
     /// The Status register as the guest would read it.
     pub fn status(&self) -> DoeStatus {
-        lock(&self.registers).status()
+        self.cell.lock().status()
     }
 
     #[cfg(test)]
     pub(super) fn buffered(&self) -> usize {
-        lock(&self.registers).buffered()
+        self.cell.lock().buffered()
     }
 }
 
 impl CapabilityHandler for VirtualDoe {
     fn read(&mut self, offset: u16, data: &mut [u8]) {
-        let registers = lock(&self.registers);
+        let registers = self.cell.lock();
+        let mut status_read = false;
         for piece in pieces(offset, data.len()) {
             piece.fill(registers.read(piece.reg), data);
+            status_read |= piece.reg == u32::from(DOE_STATUS);
+        }
+        // The guest polls its own exchange: the vCPU may wait for it after this access.
+        if let (true, Some(submission)) = (status_read, registers.awaiting()) {
+            if !self.config.completion_wait.is_zero() {
+                completion_wait::note(
+                    &self.cell,
+                    submission,
+                    self.config.completion_wait,
+                    WaitCause::StatusRead,
+                );
+            }
         }
     }
 
@@ -81,7 +98,8 @@ impl CapabilityHandler for VirtualDoe {
             exchanger: self.exchanger.as_ref(),
             filter: self.filter.as_ref(),
         };
-        let mut registers = lock(&self.registers);
+        let mut registers = self.cell.lock();
+        let before = registers.awaiting();
         for piece in pieces(offset, data.len()) {
             let value = piece.value(data);
             if piece.is_whole() {
@@ -90,23 +108,43 @@ impl CapabilityHandler for VirtualDoe {
                 registers.write_partial(piece.reg, value, piece.mask(), &ctx);
             }
         }
-    }
-}
-
-/// Where the mediator delivers this mailbox's results.
-struct Sink {
-    registers: Weak<Mutex<DoeRegisters>>,
-}
-
-impl Completion for Sink {
-    fn complete(&self, submission: SubmissionId, result: ExchangeResult) {
-        if let Some(registers) = self.registers.upgrade() {
-            lock(&registers).complete(submission, result);
+        let after = registers.awaiting();
+        drop(registers);
+        if after == before {
+            return;
+        }
+        // Go submitted an exchange, or Abort cancelled one: waiters on other vCPUs
+        // re-check what they wait for.
+        self.cell.notify();
+        if let Some(submission) = after {
+            if !self.config.completion_wait.is_zero() {
+                completion_wait::note(
+                    &self.cell,
+                    submission,
+                    self.config.completion_wait,
+                    WaitCause::Go,
+                );
+            }
         }
     }
 }
 
-/// Every register change completes under the lock, so a poisoned lock is consistent.
-fn lock(registers: &Mutex<DoeRegisters>) -> MutexGuard<'_, DoeRegisters> {
-    registers.lock().unwrap_or_else(PoisonError::into_inner)
+/// Where the mediator delivers this mailbox's results: straight into the registers, then
+/// a wake-up for a vCPU waiting for it.
+///
+/// Writes the guest queued in KVM's coalesced MMIO ring (pops, request dwords) are not
+/// drained first: the guest can only observe the mailbox by reading it, every read exits,
+/// and every exit is handled after the ring is drained — so a result that lands before
+/// queued writes are dispatched is, to the guest, a device that answered at that moment.
+struct Sink {
+    cell: Weak<RegisterCell>,
+}
+
+impl Completion for Sink {
+    fn complete(&self, submission: SubmissionId, result: ExchangeResult) {
+        if let Some(cell) = self.cell.upgrade() {
+            cell.lock().complete(submission, result);
+            cell.notify();
+        }
+    }
 }

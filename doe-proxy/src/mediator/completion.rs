@@ -9,12 +9,13 @@ pub type ExchangeResult = Result<Vec<u32>, ExchangeError>;
 
 /// Receives the results of a client's submissions.
 ///
-/// The mediator calls it exactly once per accepted submission, always on its own
-/// notification thread and never from inside [`MediatorClient::submit`] or
-/// [`MediatorClient::cancel`], so a client may hold its own lock while submitting and
-/// take the same lock in `complete`. It must return quickly (store the result, wake a
-/// waiter): every client's results are delivered by the same thread. A panic in it is
-/// caught and logged; the other clients keep being served.
+/// The mediator calls it exactly once per accepted submission, always on one of its own
+/// threads (the worker for results from the device, the notifier for the others) and
+/// never from inside [`MediatorClient::submit`] or [`MediatorClient::cancel`], so a
+/// client may hold its own lock while submitting and take the same lock in `complete`.
+/// It must return quickly (store the result, wake a waiter): the worker runs no other
+/// client's exchange until it returns. A panic in it is caught and logged; the other
+/// clients keep being served.
 ///
 /// [`MediatorClient::submit`]: super::MediatorClient::submit
 /// [`MediatorClient::cancel`]: super::MediatorClient::cancel

@@ -9,9 +9,10 @@ const DEFAULT_QUEUE_DEPTH: usize = 8;
 /// The mediator's threads, as an [`MediatorConfig::on_thread_start`] hook sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediatorThread {
-    /// The worker that drives the physical mailbox.
+    /// The worker that drives the physical mailbox and hands each exchange's result to
+    /// its client's sink.
     Worker,
-    /// The notifier that hands results to the clients' sinks.
+    /// The notifier that hands the answers that need no device to the clients' sinks.
     Notifier,
 }
 

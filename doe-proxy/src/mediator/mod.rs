@@ -8,9 +8,14 @@
 //!
 //! - **Exactly one result per submission.** [`MediatorClient::submit`] either fails at
 //!   once (malformed, [`ExchangeError::QueueFull`], mailbox dead, shutting down) or
-//!   accepts; an accepted submission's sink is called exactly once, on the mediator's
-//!   notifier thread, with the response object or an [`ExchangeError`]. A client never
-//!   waits for the device: a vCPU submits and returns.
+//!   accepts; an accepted submission's sink is called exactly once, on one of the
+//!   mediator's threads, with the response object or an [`ExchangeError`]: the worker
+//!   delivers the result of an exchange that ran on the device the moment it ends (no
+//!   thread hand-off on the path a waiting vCPU is on); the notifier delivers answers that
+//!   need no device (Discovery from the cache, cancellations, refusals at shutdown or of
+//!   a dead mailbox). Results carry their [`SubmissionId`]; one client's results may
+//!   arrive in another order than its submissions. A client never waits for the device:
+//!   a vCPU submits and returns.
 //! - **Fairness.** Each client has a bounded FIFO queue; the worker serves clients
 //!   round-robin, one exchange each, so a busy client cannot push another past Linux's
 //!   one-second DOE timeout.

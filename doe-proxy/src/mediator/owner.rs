@@ -21,8 +21,8 @@ use crate::protocol::ProtocolId;
 /// The one owner of one physical DOE mailbox, shared fairly by its clients.
 ///
 /// It runs two threads: a worker that drives the [`Mailbox`] (one exchange at a time,
-/// clients served round-robin) and a notifier that hands results to the clients'
-/// completion sinks. Dropping it shuts it down as [`Mediator::shutdown`] does.
+/// clients served round-robin) and delivers each exchange's result, and a notifier that
+/// delivers the answers that need no device. Dropping it shuts it down as [`Mediator::shutdown`] does.
 pub struct Mediator {
     shared: Arc<Shared>,
     discovered: Arc<[ProtocolId]>,

@@ -17,7 +17,7 @@ use super::scheduler::{Admission, Candidate, Scheduler};
 use crate::protocol::discovery::{self, DiscoveryRequest};
 use crate::protocol::{DataObjectHeader, ProtocolId};
 
-/// A result on its way to a client's sink (delivered by the notification thread).
+/// A result on its way to a client's sink.
 pub(super) struct Notice {
     pub(super) sink: Arc<dyn Completion>,
     pub(super) submission: SubmissionId,
@@ -273,20 +273,24 @@ impl State {
     }
 
     /// The running `job` finished on the device with `outcome`: the scheduler learns
-    /// of it, and its client gets it unless it was cancelled meanwhile. A dead mailbox
-    /// answers everything queued.
-    pub(super) fn finish(&mut self, job: &Job, outcome: ExchangeResult) {
+    /// of it, and a dead mailbox answers everything queued. Returns the result for its
+    /// client, unless the client was answered already (cancelled meanwhile): the worker
+    /// delivers it itself, once the lock is released.
+    pub(super) fn finish(&mut self, job: &Job, outcome: ExchangeResult) -> Option<Notice> {
         self.scheduler.completed(&job.candidate(), &outcome);
         let mailbox_died = outcome == Err(ExchangeError::MailboxDead);
-        if let Some(flight) = self.in_flight.take() {
-            if !flight.answered {
-                self.notify(flight.sink, flight.submission, outcome);
-            }
-        }
+        let result = self.in_flight.take().and_then(|flight| {
+            (!flight.answered).then(|| Notice {
+                sink: flight.sink,
+                submission: flight.submission,
+                result: outcome,
+            })
+        });
         if mailbox_died && !self.dead {
             self.dead = true;
             self.answer_all_queued(ExchangeError::MailboxDead);
         }
+        result
     }
 
     /// Stops accepting work; the worker answers what is queued.

@@ -1,5 +1,7 @@
 //! The two threads of a mediator: the worker, the only code that touches the physical
-//! mailbox, and the notifier, the only code that calls clients' completion sinks.
+//! mailbox, which also hands each exchange's result to its client's completion sink, and
+//! the notifier, which delivers the answers that need no device (Discovery from the cache,
+//! cancellations, refusals at shutdown or of a dead mailbox).
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::Receiver;
@@ -65,7 +67,11 @@ pub(super) fn run_worker<C: ConfigSpace>(shared: Arc<Shared>, mut mailbox: Mailb
                 ExchangeError::MailboxDead
             );
         }
-        shared.lock().finish(&job, outcome);
+        // The result goes to its client from here, at once: handing it to the notifier
+        // would cost a thread wake-up on the path a waiting vCPU is on.
+        if let Some(notice) = shared.lock().finish(&job, outcome) {
+            deliver(notice);
+        }
     }
     debug!("DOE mediator [{:#x}]: worker stopped", mailbox.cap_offset());
 }
@@ -99,17 +105,22 @@ fn next_job(shared: &Shared) -> Option<Job> {
     }
 }
 
-/// Delivers results until the channel closes. A sink that panics is logged and the
-/// others keep being served.
+/// Delivers results until the channel closes.
 pub(super) fn run_notifier(notices: Receiver<Notice>) {
     for notice in notices {
-        let Notice {
-            sink,
-            submission,
-            result,
-        } = notice;
-        if panic::catch_unwind(AssertUnwindSafe(|| sink.complete(submission, result))).is_err() {
-            warn!("DOE mediator: a completion sink panicked on {submission}");
-        }
+        deliver(notice);
+    }
+}
+
+/// Hands one result to its client's sink. A sink that panics is logged and the others
+/// keep being served.
+fn deliver(notice: Notice) {
+    let Notice {
+        sink,
+        submission,
+        result,
+    } = notice;
+    if panic::catch_unwind(AssertUnwindSafe(|| sink.complete(submission, result))).is_err() {
+        warn!("DOE mediator: a completion sink panicked on {submission}");
     }
 }

@@ -8,12 +8,13 @@
 //! |---|---|
 //! | `policy reload` | `ok` — the policy file was re-read and is in force; or `error: <file:line:col: message>` — it was refused and the policy in force stays |
 //! | `policy show` | `ok <origin>` — the file the policy in force was read from, or `<builtin>` |
+//! | `stats` | `ok <json>` — the VM's counters since it started, one JSON object: `exits` (`mmio_read`, `mmio_write`, `coalesced_write`, `pio_read`, `pio_write`) and `doe_completion_wait` (`bound_us`, `waits`, `completed`, `timed_out`, `total_us`, `max_us`); see `vmm/README.md` |
 //! | anything else | `error: <message>` |
 //!
 //! Words are separated by spaces or tabs; leading and trailing blanks (and a `\r`) are
 //! ignored. The connection stays open for more commands until the client closes it.
 
-use super::Reload;
+use super::Control;
 
 /// The longest request line accepted; a longer one is answered with an error and the
 /// connection is closed.
@@ -26,7 +27,12 @@ pub enum Command {
     PolicyReload,
     /// Name the policy in force.
     PolicyShow,
+    /// Report the VM's counters.
+    Stats,
 }
+
+/// The commands, for error messages.
+const COMMANDS: &str = "`policy reload`, `policy show`, `stats`";
 
 /// Parses one request line (without its `\n`).
 pub fn parse(line: &str) -> Result<Command, String> {
@@ -34,16 +40,17 @@ pub fn parse(line: &str) -> Result<Command, String> {
     match words.as_slice() {
         ["policy", "reload"] => Ok(Command::PolicyReload),
         ["policy", "show"] => Ok(Command::PolicyShow),
-        [] => Err("empty command; commands: `policy reload`, `policy show`".to_owned()),
+        ["stats"] => Ok(Command::Stats),
+        [] => Err(format!("empty command; commands: {COMMANDS}")),
         _ => Err(format!(
-            "unknown command {:?}; commands: `policy reload`, `policy show`",
+            "unknown command {:?}; commands: {COMMANDS}",
             line.trim()
         )),
     }
 }
 
 /// Runs `command` and returns its answer line (without `\n`).
-pub fn execute(command: Command, target: &dyn Reload) -> String {
+pub fn execute(command: Command, target: &dyn Control) -> String {
     match command {
         Command::PolicyReload => match target.reload() {
             Ok(origin) => {
@@ -56,11 +63,12 @@ pub fn execute(command: Command, target: &dyn Reload) -> String {
             }
         },
         Command::PolicyShow => format!("ok {}", target.origin()),
+        Command::Stats => format!("ok {}", target.stats()),
     }
 }
 
 /// Parses and runs one request line; returns the answer line (without `\n`).
-pub fn answer(line: &str, target: &dyn Reload) -> String {
+pub fn answer(line: &str, target: &dyn Control) -> String {
     match parse(line) {
         Ok(command) => execute(command, target),
         Err(e) => error_line(&e),
@@ -77,6 +85,7 @@ mod tests {
     use std::cell::Cell;
 
     use super::*;
+    use crate::control::Reload;
 
     /// Succeeds or fails as told; counts reloads.
     struct Fake {
@@ -98,6 +107,12 @@ mod tests {
         }
     }
 
+    impl Control for Fake {
+        fn stats(&self) -> String {
+            r#"{"exits":{"mmio_read":1}}"#.to_owned()
+        }
+    }
+
     fn fake(fail: Option<&'static str>) -> Fake {
         Fake {
             fail,
@@ -110,6 +125,8 @@ mod tests {
         assert_eq!(parse("policy reload"), Ok(Command::PolicyReload));
         assert_eq!(parse("  policy\treload \r"), Ok(Command::PolicyReload));
         assert_eq!(parse("policy show"), Ok(Command::PolicyShow));
+        assert_eq!(parse(" stats "), Ok(Command::Stats));
+        assert!(parse("stats now").is_err());
         assert!(parse("").unwrap_err().contains("empty"));
         assert!(parse("policy")
             .unwrap_err()
@@ -129,6 +146,7 @@ mod tests {
             "error: p.toml:4:9: unknown key `x` more"
         );
         assert_eq!(answer("policy show", &good), "ok /etc/p.toml");
+        assert_eq!(answer("stats", &good), r#"ok {"exits":{"mmio_read":1}}"#);
         assert!(answer("reboot", &good).starts_with("error: unknown command"));
         assert_eq!(good.reloads.get(), 1);
     }

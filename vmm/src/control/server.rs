@@ -19,7 +19,7 @@ use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use vmm_sys_util::timerfd::TimerFd;
 
 use super::protocol::{answer, error_line, MAX_LINE};
-use super::Reload;
+use super::{Control, Reload};
 use crate::doe::DoeAdmin;
 
 /// How often suppressed audit denials are summed up.
@@ -92,12 +92,12 @@ struct Connection {
 pub struct ControlServer {
     listener: UnixListener,
     connections: HashMap<RawFd, Connection>,
-    target: Arc<dyn Reload + Send + Sync>,
+    target: Arc<dyn Control + Send + Sync>,
 }
 
 impl ControlServer {
     /// A server on `listener` acting on `target`.
-    pub fn new(listener: UnixListener, target: Arc<dyn Reload + Send + Sync>) -> Self {
+    pub fn new(listener: UnixListener, target: Arc<dyn Control + Send + Sync>) -> Self {
         ControlServer {
             listener,
             connections: HashMap::new(),

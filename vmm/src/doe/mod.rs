@@ -18,18 +18,16 @@ pub mod spdm;
 mod tests;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use devices::doe::{VirtualDoe, VirtualDoeConfig};
 use devices::vfio::{BackendConfigSpace, PassthroughBackend};
 use doe_proxy::config_space::ConfigSpace;
 use doe_proxy::ext_cap::{find_doe_mailboxes, EXT_CAP_START};
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
-use doe_proxy::mediator::{Completion, ExchangeResult, SubmissionId};
 use doe_proxy::mediator::{Mediator, MediatorConfig, MediatorThread};
 use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 use policies::{Action, ClientIdentity, FunctionId, Policy};
-
-use crate::coalesced::CoalescedWrites;
 
 pub use admin::{AuditSink, DoeAdmin};
 pub use filter::PolicyFilter;
@@ -41,9 +39,8 @@ pub struct DoeContext {
     pub admin: Arc<DoeAdmin>,
     /// The guest's name (`--name`), its policy identity.
     pub guest: String,
-    /// Queued guest writes, drained before a result reaches a virtual mailbox (so it never
-    /// overtakes writes the guest made before it).
-    pub coalesced: Option<Arc<CoalescedWrites>>,
+    /// How long a vCPU may wait for its guest's exchange (`--doe-completion-wait`).
+    pub completion_wait: Duration,
 }
 
 /// The virtual mailboxes of one function: the mediators (kept as long as the function)
@@ -86,6 +83,7 @@ where
     let client = ClientIdentity::guest(ctx.guest.clone());
     let config = VirtualDoeConfig {
         max_object_dwords: max_object_dwords(&ctx.admin.policy(), &client, &function),
+        completion_wait: ctx.completion_wait,
     };
     let mut out = VirtualMailboxes::default();
     for offset in offsets {
@@ -114,18 +112,9 @@ where
             offset,
         ));
         let name = format!("guest {} ({bdf} DOE {offset:#x})", ctx.guest);
-        let coalesced = ctx.coalesced.clone();
-        let connect = |sink: Arc<dyn Completion>| {
-            let sink: Arc<dyn Completion> = match coalesced {
-                Some(coalesced) => Arc::new(DrainFirst {
-                    coalesced,
-                    inner: sink,
-                }),
-                None => sink,
-            };
-            mediator.register(name, sink)
-        };
-        match VirtualDoe::connect(config, filter, connect) {
+        // Results go straight into the virtual mailbox (see `VirtualDoe`'s sink for why
+        // writes the guest queued in KVM's coalesced ring need not be drained first).
+        match VirtualDoe::connect(config, filter, |sink| mediator.register(name, sink)) {
             Ok(model) => {
                 log::info!("{bdf}: DOE at {offset:#x} virtualised");
                 out.handlers.push((offset, model));
@@ -135,20 +124,6 @@ where
         }
     }
     out
-}
-
-/// A completion sink that first dispatches every queued guest write: a result is applied
-/// after all the request dwords and pops the guest wrote before it.
-struct DrainFirst {
-    coalesced: Arc<CoalescedWrites>,
-    inner: Arc<dyn Completion>,
-}
-
-impl Completion for DrainFirst {
-    fn complete(&self, submission: SubmissionId, result: ExchangeResult) {
-        self.coalesced.drain();
-        self.inner.complete(submission, result);
-    }
 }
 
 /// The function's policy identity: its host address and vendor:device.

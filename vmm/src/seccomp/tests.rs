@@ -315,7 +315,13 @@ fn admin_subscribers() -> (
             admin.clone(),
         ))),
         Arc::new(Mutex::new(AuditTimer::new(admin.clone()).unwrap())),
-        Arc::new(Mutex::new(ControlServer::new(listener, admin))),
+        Arc::new(Mutex::new(ControlServer::new(
+            listener,
+            Arc::new(crate::control::VmControl {
+                admin,
+                stats: Arc::new(crate::stats::VmStats::default()),
+            }),
+        ))),
     ];
     (subscribers, socket, socket_file)
 }
@@ -332,7 +338,9 @@ fn admin_client(socket: &std::path::Path, loop_tid: libc::pid_t) {
     reader.read_line(&mut line).unwrap();
     assert_eq!(line, "ok\n");
     std::fs::write(&policy, "version = 2\n").unwrap();
-    stream.write_all(b"policy reload\npolicy show\n").unwrap();
+    stream
+        .write_all(b"policy reload\npolicy show\nstats\n")
+        .unwrap();
     line.clear();
     reader.read_line(&mut line).unwrap();
     assert!(line.starts_with("error: "), "{line}");
@@ -342,6 +350,9 @@ fn admin_client(socket: &std::path::Path, loop_tid: libc::pid_t) {
         line.starts_with("ok ") && line.contains("policy.toml"),
         "{line}"
     );
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("ok {\"exits\":"), "{line}");
     drop((stream, reader));
     // To the loop's thread, which has it blocked (sighup_fd); in vmm every thread has (the
     // test harness's own threads do not, so not to the whole process here).

@@ -19,6 +19,7 @@ use crate::bus::Bus;
 use crate::coalesced::CoalescedWrites;
 use crate::exit::{ExitNotifier, VmExit};
 use crate::memory::GuestMemoryMmap;
+use crate::stats::{ExitKind, VmStats};
 
 /// Errors creating vCPUs.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,8 @@ pub struct ExitHandlers {
     pub exit: Arc<ExitNotifier>,
     /// Writes KVM queued instead of exiting: drained before any exit is handled.
     pub coalesced: Arc<CoalescedWrites>,
+    /// Exit and completion-wait counters.
+    pub stats: Arc<VmStats>,
 }
 
 /// One configured vCPU, ready to run.
@@ -74,6 +77,18 @@ impl std::fmt::Debug for Vcpu {
             .field("cpu", &self.cpu)
             .finish_non_exhaustive()
     }
+}
+
+/// Runs the DOE completion wait the access just handled asked for, if any — after the
+/// access returned, so with no lock of the bus held (`devices::doe::completion_wait`).
+/// Returns whether the access was a read to handle again.
+fn wait_for_completion(h: &ExitHandlers) -> bool {
+    let Some(wait) = devices::doe::take_pending() else {
+        return false;
+    };
+    let outcome = wait.wait();
+    h.stats.record_wait(&outcome);
+    outcome.cause == devices::doe::WaitCause::StatusRead
 }
 
 /// Creates and configures vCPU `cpu` of `count`; vCPU 0 is set up to enter the kernel at
@@ -163,10 +178,16 @@ impl Vcpu {
         let h = &self.handlers;
         let result = self.fd.run();
         // Every write the guest queued (on any vCPU) reaches its device before this exit
-        // is handled, as if each had exited in turn.
-        h.coalesced.drain();
+        // is handled, as if each had exited in turn. A completion wait one of them noted
+        // (a queued Go) is not this vCPU's to run: the guest's next Status read waits.
+        let drained = h.coalesced.drain();
+        if drained > 0 {
+            h.stats.count(ExitKind::CoalescedWrite, drained as u64);
+            devices::doe::completion_wait::discard_pending();
+        }
         match result {
             Ok(VcpuExit::IoIn(port, data)) => {
+                h.stats.count(ExitKind::PioRead, 1);
                 if !h.pio.read(u64::from(port), data) {
                     data.fill(0xff);
                     crate::debug_ratelimited!(
@@ -174,13 +195,22 @@ impl Vcpu {
                         data.len()
                     );
                 }
+                // 0xCF8/0xCFC reaches only the first 256 bytes, where no DOE lives; kept
+                // so that no noted wait ever outlives its access.
+                if wait_for_completion(h) {
+                    h.pio.read(u64::from(port), data);
+                    devices::doe::completion_wait::discard_pending();
+                }
             }
             Ok(VcpuExit::IoOut(port, data)) => {
+                h.stats.count(ExitKind::PioWrite, 1);
                 if !h.pio.write(u64::from(port), data) {
                     crate::debug_ratelimited!("unhandled port write {port:#x} = {data:x?}");
                 }
+                wait_for_completion(h);
             }
             Ok(VcpuExit::MmioRead(addr, data)) => {
+                h.stats.count(ExitKind::MmioRead, 1);
                 if !h.mmio.read(addr, data) {
                     data.fill(0xff);
                     crate::warn_ratelimited!(
@@ -188,11 +218,19 @@ impl Vcpu {
                         data.len()
                     );
                 }
+                if wait_for_completion(h) {
+                    // The read found the guest's exchange in flight and this vCPU waited
+                    // for it: the guest gets the register as it is now.
+                    h.mmio.read(addr, data);
+                    devices::doe::completion_wait::discard_pending();
+                }
             }
             Ok(VcpuExit::MmioWrite(addr, data)) => {
+                h.stats.count(ExitKind::MmioWrite, 1);
                 if !h.mmio.write(addr, data) {
                     crate::warn_ratelimited!("unhandled MMIO write {addr:#x} = {data:x?}");
                 }
+                wait_for_completion(h);
             }
             Ok(VcpuExit::Hlt) => {
                 // With the in-kernel LAPIC, HLT only exits when the vCPU cannot be woken.

@@ -76,9 +76,9 @@ impl std::fmt::Debug for Assigned {
 }
 
 impl Assigned {
-    /// The guest-physical (ECAM) address of each virtual DOE's Write Data Mailbox, where
-    /// its two data registers (`coalesced::ZONE_SIZE` bytes) start: the writes that may be
-    /// coalesced.
+    /// The guest-physical (ECAM) address of each virtual DOE's Control register, where
+    /// the registers whose writes may be coalesced (`coalesced::ZONE_SIZE` bytes: Control,
+    /// Status, Write and Read Data Mailbox) start.
     pub fn doe_data_zones(&self) -> &[u64] {
         &self.doe_zones
     }

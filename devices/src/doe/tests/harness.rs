@@ -12,7 +12,11 @@ use doe_proxy::mailbox::{Mailbox, MailboxConfig};
 use doe_proxy::mediator::{Completion, ExchangeError, ExchangeResult, SubmissionId};
 use doe_proxy::protocol::{DataObject, ProtocolId};
 
-use crate::doe::{AllowAll, DoeFilter, Exchanger, VirtualDoe, VirtualDoeConfig};
+use crate::doe::completion_wait::discard_pending;
+use crate::doe::{
+    take_pending, AllowAll, DoeFilter, Exchanger, PendingWait, VirtualDoe, VirtualDoeConfig,
+    WaitCause,
+};
 use crate::pci::capability::CapabilityHandler;
 
 /// Where the guest finds the capability in the tests.
@@ -111,6 +115,12 @@ impl Harness {
             seen,
             sink: kept.unwrap(),
         }
+    }
+
+    /// The mailbox, what the mock saw, and the sink to complete with — for tests that
+    /// share the mailbox between threads.
+    pub(super) fn into_parts(self) -> (VirtualDoe, Arc<Mutex<Seen>>, Arc<dyn Completion>) {
+        (self.doe, self.seen, self.sink)
     }
 
     pub(super) fn read(&mut self, reg: u16) -> u32 {
@@ -227,6 +237,13 @@ impl ConfigSpace for GuestView {
         let mut data = [0u8; 4];
         if let Some(reg) = Self::register(offset) {
             self.doe.lock().unwrap().read(reg, &mut data);
+            // As a vCPU does: wait with no lock held, then handle a waiting read again.
+            if let Some(outcome) = take_pending().map(PendingWait::wait) {
+                if outcome.cause == WaitCause::StatusRead {
+                    self.doe.lock().unwrap().read(reg, &mut data);
+                    discard_pending();
+                }
+            }
         }
         Ok(u32::from_le_bytes(data))
     }
@@ -235,6 +252,9 @@ impl ConfigSpace for GuestView {
         check_offset(offset)?;
         if let Some(reg) = Self::register(offset) {
             self.doe.lock().unwrap().write(reg, &value.to_le_bytes());
+            if let Some(wait) = take_pending() {
+                wait.wait();
+            }
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ fn limited() -> Harness {
         Mode::Manual,
         VirtualDoeConfig {
             max_object_dwords: LIMIT,
+            ..VirtualDoeConfig::default()
         },
         Arc::new(AllowAll),
     )

@@ -2,6 +2,7 @@
 //! a hostile guest, random access storms, and the whole chain to an emulated device.
 
 mod chain;
+mod completion;
 mod contract;
 mod harness;
 mod hostile;

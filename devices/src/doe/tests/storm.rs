@@ -44,7 +44,10 @@ proptest! {
     fn random_traffic_never_breaks_the_mailbox(ops in prop::collection::vec(op(), 0..80)) {
         let mut h = Harness::with(
             Mode::Manual,
-            VirtualDoeConfig { max_object_dwords: LIMIT },
+            VirtualDoeConfig {
+                max_object_dwords: LIMIT,
+                ..VirtualDoeConfig::default()
+            },
             Arc::new(AllowAll),
         );
         for op in ops {

@@ -1,6 +1,7 @@
 //! `doectl`: the host user's DOE tool. `list` finds every function with DOE mailboxes,
 //! `discover` lists the protocols of each mailbox, `cdat` reads and decodes a CXL device's
-//! CDAT, `policy reload --vmm <socket>` has a running vmm re-read its policy. Human output
+//! CDAT, `policy reload --vmm <socket>` has a running vmm re-read its policy, `stats --vmm
+//! <socket>` prints its counters. Human output
 //! by default, `--json` for scripts; exit codes in `exit.rs`.
 
 mod cdat;
@@ -9,6 +10,7 @@ mod exit;
 mod list;
 mod open;
 mod policy;
+mod stats;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -86,6 +88,13 @@ enum Command {
         #[command(subcommand)]
         command: policy::PolicyCommand,
     },
+    /// Print a running vmm's counters (guest exits by kind, DOE completion waits) as one
+    /// JSON line.
+    Stats {
+        /// The vmm's control socket (its --api-socket).
+        #[arg(long, value_name = "SOCKET")]
+        vmm: std::path::PathBuf,
+    },
 }
 
 /// Parses `0x190` or `400`.
@@ -108,6 +117,7 @@ fn main() -> ExitCode {
             no_discovery,
         } => cdat::run(bdf, &args, no_discovery),
         Command::Policy { command } => policy::run(&command),
+        Command::Stats { vmm } => stats::run(&vmm),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

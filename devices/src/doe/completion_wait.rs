@@ -1,0 +1,154 @@
+//! The bounded completion wait (`vmm --doe-completion-wait`): a vCPU whose guest wrote Go,
+//! or read Status while its exchange is in flight, waits a short, bounded time for the
+//! mediator's result before the guest runs again — so the guest's first Status read after
+//! Go finds Data Object Ready, as it does on a device that answers at once, and Linux's
+//! `pci_doe` never sleeps its poll interval (one jiffy) on the virtual mailbox.
+//!
+//! The wait never happens under a lock of the bus. A register access is handled with the
+//! bus, the function and the mailbox's registers locked; the access only *notes* the wait
+//! in a thread-local slot ([`note`]). The vCPU takes it ([`take_pending`]) once the access
+//! has returned and every lock is released, and waits on the mailbox's condition variable
+//! ([`PendingWait::wait`]), which releases the register lock while it sleeps. So the
+//! result's delivery (which takes the register lock), other vCPUs' accesses (to this
+//! mailbox or anything else) and other clients of the mediator are never held up by a
+//! waiting vCPU.
+//!
+//! The wait ends at the first of: the awaited submission no longer awaited (its result
+//! arrived, or the guest aborted from another vCPU, or vmm is shutting down and the
+//! mediator answered everything), or the bound. A read that waited is handled again (a
+//! Status read has no side effect), so it returns the register as it is after the wait.
+
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use doe_proxy::mediator::SubmissionId;
+
+use super::registers::DoeRegisters;
+
+/// A mailbox's registers and the condition its completion waiters sleep on.
+#[derive(Debug)]
+pub(super) struct RegisterCell {
+    registers: Mutex<DoeRegisters>,
+    changed: Condvar,
+}
+
+impl RegisterCell {
+    pub(super) fn new(registers: DoeRegisters) -> Self {
+        RegisterCell {
+            registers: Mutex::new(registers),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Every register change completes under the lock, so a poisoned lock is consistent.
+    pub(super) fn lock(&self) -> MutexGuard<'_, DoeRegisters> {
+        self.registers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every waiter: the awaited submission may have changed.
+    pub(super) fn notify(&self) {
+        self.changed.notify_all();
+    }
+}
+
+/// Why an access asked for a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCause {
+    /// A write of Go submitted an exchange.
+    Go,
+    /// A Status read found the mailbox's exchange in flight; the read is to be handled
+    /// again after the wait.
+    StatusRead,
+}
+
+/// A completion wait noted by a register access, to run once the access has returned.
+#[derive(Debug)]
+pub struct PendingWait {
+    cell: Arc<RegisterCell>,
+    submission: SubmissionId,
+    bound: Duration,
+    cause: WaitCause,
+}
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitOutcome {
+    /// What asked for it.
+    pub cause: WaitCause,
+    /// The submission stopped being awaited (result, abort or shutdown) within the bound.
+    pub completed: bool,
+    /// How long the vCPU waited.
+    pub waited: Duration,
+}
+
+thread_local! {
+    /// The wait the last access on this thread asked for.
+    static PENDING: RefCell<Option<PendingWait>> = const { RefCell::new(None) };
+}
+
+/// Notes a wait for the access being handled on this thread (replacing an earlier one).
+pub(super) fn note(
+    cell: &Arc<RegisterCell>,
+    submission: SubmissionId,
+    bound: Duration,
+    cause: WaitCause,
+) {
+    let wait = PendingWait {
+        cell: cell.clone(),
+        submission,
+        bound,
+        cause,
+    };
+    PENDING.with(|slot| *slot.borrow_mut() = Some(wait));
+}
+
+/// The wait the accesses handled on this thread since the last call asked for, if any.
+/// The vCPU calls it after each access, with no lock held, and runs the wait.
+pub fn take_pending() -> Option<PendingWait> {
+    PENDING.with(|slot| slot.borrow_mut().take())
+}
+
+/// Forgets a noted wait: for accesses a vCPU dispatched on others' behalf (queued writes
+/// of any vCPU, drained before its own exit is handled), which are not its to wait for.
+pub fn discard_pending() {
+    drop(take_pending());
+}
+
+impl PendingWait {
+    /// What asked for the wait.
+    pub fn cause(&self) -> WaitCause {
+        self.cause
+    }
+
+    /// Sleeps until the submission is no longer awaited or the bound passes, never
+    /// longer. Holds no lock while it sleeps.
+    pub fn wait(self) -> WaitOutcome {
+        let started = Instant::now();
+        let deadline = started + self.bound;
+        let mut registers = self.cell.lock();
+        let completed = loop {
+            if registers.awaiting() != Some(self.submission) {
+                break true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break false;
+            }
+            registers = self
+                .cell
+                .changed
+                .wait_timeout(registers, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        };
+        drop(registers);
+        WaitOutcome {
+            cause: self.cause,
+            completed,
+            waited: started.elapsed(),
+        }
+    }
+}
