@@ -59,25 +59,27 @@ fn parse_offset(text: &str) -> Result<u16, String> {
     parsed.map_err(|e| format!("`{text}` is not a config-space offset: {e}"))
 }
 
-/// Runs `op` `n` times (after one warm-up run, whose count of exchanges it returns) and
-/// returns the times.
+/// Runs `op` `n` times and returns the times (the caller has warmed up).
 fn time_runs<T>(
     n: usize,
     mut op: impl FnMut() -> Result<(usize, T), String>,
-) -> Result<(usize, Vec<Duration>), String> {
-    let (exchanges, _) = op()?;
+) -> Result<Vec<Duration>, String> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         let started = Instant::now();
         op()?;
         samples.push(started.elapsed());
     }
-    Ok((exchanges, samples))
+    Ok(samples)
 }
 
 /// Runs `op` `n` times (after one warm-up run) and summarises the times.
-fn measure<T>(n: usize, op: impl FnMut() -> Result<(usize, T), String>) -> Result<Stats, String> {
-    let (exchanges, samples) = time_runs(n, op)?;
+fn measure<T>(
+    n: usize,
+    mut op: impl FnMut() -> Result<(usize, T), String>,
+) -> Result<Stats, String> {
+    let (exchanges, _) = op()?;
+    let samples = time_runs(n, op)?;
     Stats::from_samples(&samples, exchanges).ok_or_else(|| "no iterations".to_owned())
 }
 
@@ -94,7 +96,7 @@ fn measure_op<C: ConfigSpace, T>(
     marker.mark(name, Edge::Begin)?;
     let (exchanges, _) = op(mb)?;
     let before = mb.tally();
-    let (_, samples) = time_runs(n, || op(mb))?;
+    let samples = time_runs(n, || op(mb))?;
     let tally = mb.tally().since(&before);
     marker.mark(name, Edge::End)?;
     let mut stats =

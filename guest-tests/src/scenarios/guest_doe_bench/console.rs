@@ -160,7 +160,8 @@ fn report_in(lines: &[String], name: &str, poll_us: u64) -> Result<Report, Strin
 }
 
 /// Checks that a report has what the tables need: every operation (CDAT included), with
-/// its samples and its count of exchanges not ready at the first Status read.
+/// its samples and its count of exchanges not ready at the first Status read, taken over
+/// the timed runs only.
 pub fn validate(report: &Report, poll_us: u64) -> Result<(), String> {
     if report.poll_us != poll_us {
         return Err(format!(
@@ -178,8 +179,16 @@ pub fn validate(report: &Report, poll_us: u64) -> Result<(), String> {
                 stats.iterations
             ));
         }
-        if stats.after_go.is_none() {
-            return Err(format!("{}: no count of exchanges after Go", op.title));
+        let counted = stats
+            .after_go
+            .ok_or_else(|| format!("{}: no count of exchanges after Go", op.title))?
+            .exchanges;
+        let timed = (stats.iterations * stats.exchanges) as u64;
+        if counted != timed {
+            return Err(format!(
+                "{}: {counted} exchanges counted after Go, but {} timed runs of {} make {timed}",
+                op.title, stats.iterations, stats.exchanges
+            ));
         }
     }
     Ok(())

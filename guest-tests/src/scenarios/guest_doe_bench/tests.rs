@@ -276,6 +276,17 @@ fn a_report_without_counts_or_cdat_is_malformed() {
     r.cdat_read = None;
     assert!(validate(&r, 0).is_err());
     let mut r = report(0, 5.0, 0);
+    r.cdat_read
+        .as_mut()
+        .unwrap()
+        .after_go
+        .as_mut()
+        .unwrap()
+        .exchanges = 51 * 7;
+    assert!(validate(&r, 0)
+        .unwrap_err()
+        .contains("357 exchanges counted after Go, but 50 timed runs of 7 make 350"));
+    let mut r = report(0, 5.0, 0);
     r.discovery_walk.samples_us.pop();
     assert!(validate(&r, 0).unwrap_err().contains("49 samples for 50"));
 }
