@@ -13,10 +13,24 @@
 //! mailbox or anything else) and other clients of the mediator are never held up by a
 //! waiting vCPU.
 //!
+//! The waiting vCPU first offers to run the exchange itself ([`Exchanger::drive`]): with
+//! the mediator, if the physical mailbox is free and no other client waits for it, the
+//! vCPU sends the request, polls Status without sleeping and reads the response, until the
+//! bound; the result lands in the registers before the wait ends, with no thread wake-up
+//! at all (as QEMU's synchronous DOE answers). Whatever is left at the bound (a device
+//! still busy, an abort to do) goes to the mediator's worker, and a request queued behind
+//! other clients' is the worker's from the start: fairness is the mediator's, unchanged.
+//! Go submits quietly (it wakes nobody, since its vCPU is about to drive it); a noted Go
+//! wait that is dropped unrun (a queued Go dispatched while another vCPU drained the ring)
+//! kicks the worker instead.
+//!
 //! The wait ends at the first of: the awaited submission no longer awaited (its result
 //! arrived, or the guest aborted from another vCPU, or vmm is shutting down and the
 //! mediator answered everything), or the bound. A read that waited is handled again (a
 //! Status read has no side effect), so it returns the register as it is after the wait.
+//! The bound is kept between register accesses: a physical access that itself takes long
+//! (QEMU's emulated DOE answers inside the Go write) adds its own duration, as it would to
+//! the guest under raw passthrough.
 
 use std::cell::RefCell;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -24,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use doe_proxy::mediator::SubmissionId;
 
+use super::exchanger::Exchanger;
 use super::registers::DoeRegisters;
 
 /// A mailbox's registers and the condition its completion waiters sleep on.
@@ -65,12 +80,33 @@ pub enum WaitCause {
 }
 
 /// A completion wait noted by a register access, to run once the access has returned.
-#[derive(Debug)]
+/// Dropped without running, a wait noted by Go kicks the exchanger (which Go did not
+/// wake: the wait was to drive the exchange).
 pub struct PendingWait {
     cell: Arc<RegisterCell>,
+    exchanger: Arc<dyn Exchanger>,
     submission: SubmissionId,
     bound: Duration,
     cause: WaitCause,
+    ran: bool,
+}
+
+impl std::fmt::Debug for PendingWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingWait")
+            .field("submission", &self.submission)
+            .field("bound", &self.bound)
+            .field("cause", &self.cause)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PendingWait {
+    fn drop(&mut self) {
+        if !self.ran && self.cause == WaitCause::Go {
+            self.exchanger.kick();
+        }
+    }
 }
 
 /// How a wait ended.
@@ -92,15 +128,18 @@ thread_local! {
 /// Notes a wait for the access being handled on this thread (replacing an earlier one).
 pub(super) fn note(
     cell: &Arc<RegisterCell>,
+    exchanger: &Arc<dyn Exchanger>,
     submission: SubmissionId,
     bound: Duration,
     cause: WaitCause,
 ) {
     let wait = PendingWait {
         cell: cell.clone(),
+        exchanger: exchanger.clone(),
         submission,
         bound,
         cause,
+        ran: false,
     };
     PENDING.with(|slot| *slot.borrow_mut() = Some(wait));
 }
@@ -123,11 +162,17 @@ impl PendingWait {
         self.cause
     }
 
-    /// Sleeps until the submission is no longer awaited or the bound passes, never
-    /// longer. Holds no lock while it sleeps.
-    pub fn wait(self) -> WaitOutcome {
+    /// Waits until the submission is no longer awaited or the bound passes, never
+    /// longer, holding no lock of the mailbox while it waits. First it offers to run the
+    /// exchange on this thread ([`Exchanger::drive`]: with the mediator, when the device
+    /// is free and nobody else waits for it, the vCPU sends the request, polls and reads
+    /// the response itself, until the bound — no thread wake-up at all); otherwise, or
+    /// for what is left, it sleeps on the mailbox's condition until the result arrives.
+    pub fn wait(mut self) -> WaitOutcome {
+        self.ran = true;
         let started = Instant::now();
         let deadline = started + self.bound;
+        self.exchanger.drive(self.submission, deadline);
         let mut registers = self.cell.lock();
         let completed = loop {
             if registers.awaiting() != Some(self.submission) {

@@ -13,9 +13,11 @@
 mod discovery;
 mod driver;
 mod error;
+mod phases;
 pub mod regs;
 mod timing;
 
 pub use driver::Mailbox;
 pub use error::MailboxError;
+pub use phases::{Attempt, Pending, Sent};
 pub use timing::MailboxConfig;
