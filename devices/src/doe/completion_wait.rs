@@ -33,6 +33,7 @@
 //! the guest under raw passthrough.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,9 @@ use super::registers::DoeRegisters;
 pub(super) struct RegisterCell {
     registers: Mutex<DoeRegisters>,
     changed: Condvar,
+    /// vCPUs sleeping on `changed` (changed under the register lock): a wake-up costs a
+    /// system call, so it is only made when someone sleeps.
+    sleepers: AtomicUsize,
 }
 
 impl RegisterCell {
@@ -53,6 +57,7 @@ impl RegisterCell {
         RegisterCell {
             registers: Mutex::new(registers),
             changed: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
         }
     }
 
@@ -63,9 +68,13 @@ impl RegisterCell {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes every waiter: the awaited submission may have changed.
+    /// Wakes every waiter: the awaited submission may have changed. Call it after the
+    /// change, with the register lock released or held: a sleeper counts itself under the
+    /// lock before it checks what it waits for, so it either sees the change or is counted.
     pub(super) fn notify(&self) {
-        self.changed.notify_all();
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
     }
 }
 
@@ -182,12 +191,14 @@ impl PendingWait {
             if now >= deadline {
                 break false;
             }
+            self.cell.sleepers.fetch_add(1, Ordering::SeqCst);
             registers = self
                 .cell
                 .changed
                 .wait_timeout(registers, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            self.cell.sleepers.fetch_sub(1, Ordering::SeqCst);
         };
         drop(registers);
         WaitOutcome {
