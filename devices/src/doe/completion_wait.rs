@@ -21,8 +21,11 @@
 //! still busy, an abort to do) goes to the mediator's worker, and a request queued behind
 //! other clients' is the worker's from the start: fairness is the mediator's, unchanged.
 //! Go submits quietly (it wakes nobody, since its vCPU is about to drive it); a noted Go
-//! wait that is dropped unrun (a queued Go dispatched while another vCPU drained the ring)
-//! kicks the worker instead.
+//! wait that is dropped unrun kicks the worker instead. A Go the guest queued in KVM's
+//! coalesced ring is dispatched by whichever vCPU drains it next: that vCPU runs the wait
+//! only if its own exit is the Status read of the same exchange (Linux's read right after
+//! Go: [`PendingWait::same_exchange`], [`PendingWait::forget`]), and otherwise drops it,
+//! handing the exchange to the worker.
 //!
 //! The wait ends at the first of: the awaited submission no longer awaited (its result
 //! arrived, or the guest aborted from another vCPU, or vmm is shutting down and the
@@ -159,8 +162,8 @@ pub fn take_pending() -> Option<PendingWait> {
     PENDING.with(|slot| slot.borrow_mut().take())
 }
 
-/// Forgets a noted wait: for accesses a vCPU dispatched on others' behalf (queued writes
-/// of any vCPU, drained before its own exit is handled), which are not its to wait for.
+/// Drops a noted wait (a Go's kicks the exchanger): after handling an access again, whose
+/// second wait is not to run.
 pub fn discard_pending() {
     drop(take_pending());
 }
@@ -169,6 +172,17 @@ impl PendingWait {
     /// What asked for the wait.
     pub fn cause(&self) -> WaitCause {
         self.cause
+    }
+
+    /// Whether both waits are for the same exchange of the same mailbox.
+    pub fn same_exchange(&self, other: &PendingWait) -> bool {
+        Arc::ptr_eq(&self.cell, &other.cell) && self.submission == other.submission
+    }
+
+    /// Drops the wait without kicking the exchanger: another wait for the same exchange
+    /// ([`PendingWait::same_exchange`]) will run and drive it.
+    pub fn forget(mut self) {
+        self.ran = true;
     }
 
     /// Waits until the submission is no longer awaited or the bound passes, never
