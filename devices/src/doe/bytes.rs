@@ -52,27 +52,34 @@ impl Piece {
     }
 }
 
-/// The registers an access of `len` bytes at `offset` touches, in order.
-pub(super) fn pieces(offset: u16, len: usize) -> Vec<Piece> {
-    let mut pieces = Vec::new();
+/// The registers an access of `len` bytes at `offset` touches, in order (no allocation:
+/// this runs on every guest access to a virtual mailbox).
+pub(super) fn pieces(offset: u16, len: usize) -> impl Iterator<Item = Piece> {
     let mut done = 0;
-    while done < len {
+    std::iter::from_fn(move || {
+        if done >= len {
+            return None;
+        }
         let at = u32::from(offset) + done as u32;
         let first_byte = (at % DWORD) as usize;
         let take = (DWORD as usize - first_byte).min(len - done);
-        pieces.push(Piece {
+        let piece = Piece {
             reg: at - first_byte as u32,
             first_byte,
             data: done..done + take,
-        });
+        };
         done += take;
-    }
-    pieces
+        Some(piece)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pieces(offset: u16, len: usize) -> Vec<Piece> {
+        super::pieces(offset, len).collect()
+    }
 
     #[test]
     fn aligned_accesses_are_one_piece() {

@@ -1,5 +1,7 @@
 //! How the virtual mailbox reaches the physical one: whole objects in, results later.
 
+use std::time::Instant;
+
 use doe_proxy::mediator::{ExchangeError, MediatorClient, SubmissionId};
 use doe_proxy::protocol::ProtocolId;
 
@@ -10,7 +12,7 @@ use doe_proxy::protocol::ProtocolId;
 /// the exchanger was connected with, exactly once, and never from inside `submit` or
 /// `cancel` (the virtual mailbox calls them with its registers locked, and the
 /// completion locks them).
-pub trait Exchanger: Send {
+pub trait Exchanger: Send + Sync {
     /// The protocols the physical mailbox listed in Discovery (Discovery first).
     fn discovered(&self) -> Vec<ProtocolId>;
 
@@ -19,6 +21,24 @@ pub trait Exchanger: Send {
 
     /// Gives up on `submission`; its result, whatever it is, will be ignored.
     fn cancel(&self, submission: SubmissionId);
+
+    /// [`Exchanger::submit`] for a caller that will next [`drive`](Exchanger::drive) the
+    /// submission or [`kick`](Exchanger::kick) the exchanger (a vCPU that is going to
+    /// wait for it): nothing is woken yet.
+    fn submit_quiet(&self, request: Vec<u32>) -> Result<SubmissionId, ExchangeError> {
+        self.submit(request)
+    }
+
+    /// Whoever carries submissions should look at them now (after
+    /// [`Exchanger::submit_quiet`] when the caller does not drive).
+    fn kick(&self) {}
+
+    /// Offers the calling thread (a vCPU about to wait for `submission`, holding no
+    /// lock) to run it on the device itself until `until`; returns whether it did. The
+    /// result may be delivered from inside this call.
+    fn drive(&self, _submission: SubmissionId, _until: Instant) -> bool {
+        false
+    }
 }
 
 impl Exchanger for MediatorClient {
@@ -32,5 +52,17 @@ impl Exchanger for MediatorClient {
 
     fn cancel(&self, submission: SubmissionId) {
         MediatorClient::cancel(self, submission);
+    }
+
+    fn submit_quiet(&self, request: Vec<u32>) -> Result<SubmissionId, ExchangeError> {
+        MediatorClient::submit_quiet(self, request)
+    }
+
+    fn kick(&self) {
+        MediatorClient::kick(self);
+    }
+
+    fn drive(&self, submission: SubmissionId, until: Instant) -> bool {
+        MediatorClient::drive(self, submission, until)
     }
 }

@@ -21,6 +21,8 @@ use super::write_mailbox::WriteMailbox;
 pub(super) struct Context<'a> {
     pub(super) exchanger: &'a dyn Exchanger,
     pub(super) filter: &'a dyn DoeFilter,
+    /// The vCPU will wait for (and drive) what Go submits: submit without waking anyone.
+    pub(super) quiet_submit: bool,
 }
 
 /// The state of one virtual DOE instance.
@@ -220,7 +222,12 @@ impl DoeRegisters {
     }
 
     fn submit(&mut self, request: Vec<u32>, ctx: &Context<'_>) {
-        match ctx.exchanger.submit(request) {
+        let submitted = if ctx.quiet_submit {
+            ctx.exchanger.submit_quiet(request)
+        } else {
+            ctx.exchanger.submit(request)
+        };
+        match submitted {
             Ok(submission) => {
                 self.busy = true;
                 self.awaiting = Some(submission);

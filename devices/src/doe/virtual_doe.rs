@@ -20,7 +20,7 @@ use crate::pci::capability::CapabilityHandler;
 /// mailbox). See the [module documentation](super) for the contract.
 pub struct VirtualDoe {
     cell: Arc<RegisterCell>,
-    exchanger: Box<dyn Exchanger>,
+    exchanger: Arc<dyn Exchanger>,
     filter: Arc<dyn DoeFilter>,
     config: VirtualDoeConfig,
 }
@@ -55,7 +55,7 @@ impl VirtualDoe {
         *cell.lock() = DoeRegisters::new(config, exchanger.discovered());
         Ok(VirtualDoe {
             cell,
-            exchanger: Box::new(exchanger),
+            exchanger: Arc::new(exchanger),
             filter,
             config,
         })
@@ -85,6 +85,7 @@ impl CapabilityHandler for VirtualDoe {
             if !self.config.completion_wait.is_zero() {
                 completion_wait::note(
                     &self.cell,
+                    &self.exchanger,
                     submission,
                     self.config.completion_wait,
                     WaitCause::StatusRead,
@@ -94,9 +95,11 @@ impl CapabilityHandler for VirtualDoe {
     }
 
     fn write(&mut self, offset: u16, data: &[u8]) {
+        let waits = !self.config.completion_wait.is_zero();
         let ctx = Context {
             exchanger: self.exchanger.as_ref(),
             filter: self.filter.as_ref(),
+            quiet_submit: waits,
         };
         let mut registers = self.cell.lock();
         let before = registers.awaiting();
@@ -116,15 +119,16 @@ impl CapabilityHandler for VirtualDoe {
         // Go submitted an exchange, or Abort cancelled one: waiters on other vCPUs
         // re-check what they wait for.
         self.cell.notify();
-        if let Some(submission) = after {
-            if !self.config.completion_wait.is_zero() {
-                completion_wait::note(
-                    &self.cell,
-                    submission,
-                    self.config.completion_wait,
-                    WaitCause::Go,
-                );
-            }
+        // Go submitted quietly: the vCPU drives it in its wait, or the noted wait kicks
+        // the mediator if it is dropped unrun.
+        if let (true, Some(submission)) = (waits, after) {
+            completion_wait::note(
+                &self.cell,
+                &self.exchanger,
+                submission,
+                self.config.completion_wait,
+                WaitCause::Go,
+            );
         }
     }
 }

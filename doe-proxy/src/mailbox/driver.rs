@@ -22,6 +22,8 @@ use crate::protocol::{DataObjectHeader, HeaderError, ProtocolId, MAX_OBJECT_DWOR
 
 /// Capability offsets are dword-aligned.
 const DWORD: u16 = 4;
+/// A bounded [`Mailbox::receive`] looks at its deadline once per this many dwords.
+const DEADLINE_STRIDE: usize = 8;
 
 /// The requester side of one DOE instance.
 ///
@@ -43,7 +45,7 @@ pub struct Mailbox<C: ConfigSpace> {
 }
 
 /// The outcome of polling the Status register.
-enum Waited {
+pub(super) enum Waited {
     /// The condition held; the Status read that showed it.
     Met(DoeStatus),
     /// The timeout passed first.
@@ -51,9 +53,11 @@ enum Waited {
 }
 
 /// [`Waited`] and how many Status reads it took.
-struct Polled {
-    waited: Waited,
-    reads: u32,
+pub(super) struct Polled {
+    /// How the wait ended.
+    pub(super) waited: Waited,
+    /// Status reads made.
+    pub(super) reads: u32,
 }
 
 impl<C: ConfigSpace> Mailbox<C> {
@@ -121,7 +125,8 @@ impl<C: ConfigSpace> Mailbox<C> {
         self.last
     }
 
-    /// Totals over every exchange this mailbox took as far as Go, e.g. how many were not
+    /// Totals over every exchange [`Mailbox::exchange`] took as far as Go (a bounded
+    /// [`Mailbox::attempt`] polls its own way and is not counted), e.g. how many were not
     /// ready at the first Status read after Go. Subtract two tallies
     /// ([`ExchangeTally::since`]) to count one operation of several exchanges.
     pub fn tally(&self) -> ExchangeTally {
@@ -233,17 +238,37 @@ impl<C: ConfigSpace> Mailbox<C> {
         }
 
         // 4. Read and pop the response.
-        self.receive(protocol)
+        let mut response = Vec::with_capacity(HEADER_DWORDS);
+        self.receive(protocol, &mut response, None)?;
+        Ok(response)
     }
 
-    /// Reads the response dword by dword, popping each. Checks the protocol as soon as
-    /// DW0 is read, that Data Object Ready still holds before the last pop, and that it
-    /// cleared after it.
-    fn receive(&mut self, expected: ProtocolId) -> Result<Vec<u32>, MailboxError> {
-        let mut response = Vec::with_capacity(HEADER_DWORDS);
+    /// Reads the response dword by dword into `response` (which holds the dwords already
+    /// read, if any), popping each. Checks the protocol as soon as DW0 is read, that Data
+    /// Object Ready still holds before the last pop, and that it cleared after it. With
+    /// `until`, stops between two dwords once it has passed (looked at every
+    /// [`DEADLINE_STRIDE`] dwords: reading the clock costs more than an emulated register)
+    /// and returns `false` (the rest is still in the mailbox); `true` once the whole
+    /// response is in `response`.
+    pub(super) fn receive(
+        &mut self,
+        expected: ProtocolId,
+        response: &mut Vec<u32>,
+        until: Option<Instant>,
+    ) -> Result<bool, MailboxError> {
         // The header's two dwords are read before the length is known.
-        let mut length = HEADER_DWORDS;
+        let mut length = match response.get(1) {
+            Some(&dw1) => {
+                DataObjectHeader::decode_length(dw1).map_err(MailboxError::MalformedResponse)?
+            }
+            None => HEADER_DWORDS,
+        };
+        let mut stride = 0;
         while response.len() < length {
+            stride += 1;
+            if stride % DEADLINE_STRIDE == 0 && until.is_some_and(|until| Instant::now() >= until) {
+                return Ok(false);
+            }
             let dword = self.read_reg(DOE_READ)?;
             match response.len() {
                 0 => {
@@ -273,12 +298,13 @@ impl<C: ConfigSpace> Mailbox<C> {
         if status.data_object_ready {
             return Err(MailboxError::ResponseOverrun { announced: length });
         }
-        Ok(response)
+        Ok(true)
     }
 
     /// Aborts after a failed exchange (as Linux's `signal_task_abort`), unless the failure
     /// was a config access (the abort would fail the same way) or an abort itself.
-    fn recover(&mut self, error: MailboxError) -> MailboxError {
+    /// Returns the error the exchange ends with: `error`, or the abort's if it failed.
+    pub fn recover(&mut self, error: MailboxError) -> MailboxError {
         if matches!(
             error,
             MailboxError::Config(_) | MailboxError::AbortTimeout | MailboxError::Dead
@@ -297,7 +323,7 @@ impl<C: ConfigSpace> Mailbox<C> {
         }
     }
 
-    fn check_alive(&self) -> Result<(), MailboxError> {
+    pub(super) fn check_alive(&self) -> Result<(), MailboxError> {
         if self.dead {
             return Err(MailboxError::Dead);
         }
@@ -307,7 +333,7 @@ impl<C: ConfigSpace> Mailbox<C> {
     /// Reads Status until `done` holds or `timeout` passes, pausing `poll_interval`
     /// between reads (never before the first). Status is read at least once, and once
     /// more at the deadline.
-    fn wait(
+    pub(super) fn wait(
         &self,
         timeout: Duration,
         done: impl Fn(DoeStatus) -> bool,
@@ -334,7 +360,7 @@ impl<C: ConfigSpace> Mailbox<C> {
         }
     }
 
-    fn read_status(&self) -> Result<DoeStatus, ConfigError> {
+    pub(super) fn read_status(&self) -> Result<DoeStatus, ConfigError> {
         Ok(DoeStatus::decode(self.read_reg(DOE_STATUS)?))
     }
 
@@ -342,13 +368,13 @@ impl<C: ConfigSpace> Mailbox<C> {
         self.cfg.read_u32(self.offset + reg)
     }
 
-    fn write_reg(&self, reg: u16, value: u32) -> Result<(), ConfigError> {
+    pub(super) fn write_reg(&self, reg: u16, value: u32) -> Result<(), ConfigError> {
         self.cfg.write_u32(self.offset + reg, value)
     }
 }
 
 /// Checks that `request` is one complete data object and returns its protocol.
-fn validate_request(request: &[u32]) -> Result<ProtocolId, MailboxError> {
+pub(super) fn validate_request(request: &[u32]) -> Result<ProtocolId, MailboxError> {
     if request.len() > MAX_OBJECT_DWORDS {
         return Err(MailboxError::MalformedRequest(HeaderError::TooLong(
             request.len(),

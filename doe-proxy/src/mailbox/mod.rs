@@ -15,11 +15,13 @@
 mod discovery;
 mod driver;
 mod error;
+mod phases;
 pub mod regs;
 mod timing;
 mod trace;
 
 pub use driver::Mailbox;
 pub use error::MailboxError;
+pub use phases::{Attempt, Pending, Sent};
 pub use timing::MailboxConfig;
 pub use trace::{ExchangeTally, ExchangeTrace};

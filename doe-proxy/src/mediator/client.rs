@@ -2,10 +2,12 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::error::ExchangeError;
 use super::ids::{ClientId, SubmissionId};
-use super::worker::Shared;
+use super::worker::{deliver, log_outcome, Shared};
+use crate::mailbox::Attempt;
 use crate::protocol::ProtocolId;
 
 /// One client of a [`Mediator`](super::Mediator): submits whole request objects and
@@ -53,9 +55,80 @@ impl MediatorClient {
     /// and on another thread. A Discovery request is answered from the cached Discovery
     /// result without touching the device.
     pub fn submit(&self, request: Vec<u32>) -> Result<SubmissionId, ExchangeError> {
-        let submission = self.shared.lock().submit(self.id, request)?;
+        let submission = self.submit_quiet(request)?;
         self.shared.wake_worker();
         Ok(submission)
+    }
+
+    /// [`MediatorClient::submit`] without waking the worker: for a caller that will next
+    /// [`drive`](MediatorClient::drive) the submission or [`kick`](MediatorClient::kick)
+    /// the worker — it must do one of them, or the request may wait for another client's
+    /// submission to wake the worker.
+    pub fn submit_quiet(&self, request: Vec<u32>) -> Result<SubmissionId, ExchangeError> {
+        self.shared.lock().submit(self.id, request)
+    }
+
+    /// Wakes the worker (after [`MediatorClient::submit_quiet`]).
+    pub fn kick(&self) {
+        self.shared.wake_worker();
+    }
+
+    /// Runs `submission` on the device from the calling thread, if the mediator lets it
+    /// run now: the device is free, it is the next of this client's requests and no other
+    /// client has one waiting (fairness is unchanged: round-robin would pick it), and the
+    /// scheduler admits it. The thread then sends it and polls and reads without sleeping
+    /// until `until`; what is left then (the device still busy with it, a response not
+    /// yet read, an abort to do) is handed to the worker, which finishes it with the
+    /// driver's timeouts. The result, when the run ends here, is delivered to the sink
+    /// from this thread before `drive` returns — so call it with no lock the sink takes.
+    ///
+    /// Returns `true` if this thread ran the request (to its end or until it handed it
+    /// over); `false` if it could not (it was on the device already, or others come
+    /// first: then the worker has been woken). Nothing of the
+    /// exactly-one-result rule changes: a cancellation meanwhile still wins.
+    ///
+    /// This is what makes an uncontended exchange cost what the bare driver costs: no
+    /// thread wake-up at all when the device answers within `until`.
+    pub fn drive(&self, submission: SubmissionId, until: Instant) -> bool {
+        let (claimed, device_in_use) = {
+            let mut state = self.shared.lock();
+            (state.claim(self.id, submission), state.device_in_use())
+        };
+        let Some(job) = claimed else {
+            // Queued behind others (or refused by the scheduler): the worker runs it.
+            // On the device already: whoever runs it delivers it.
+            if !device_in_use {
+                self.shared.wake_worker();
+            }
+            return false;
+        };
+        let started = Instant::now();
+        let (cap_offset, attempt) = {
+            let mut device = self.shared.device();
+            (device.cap_offset(), device.attempt(&job.request, until))
+        };
+        match attempt {
+            Attempt::Done(result) => {
+                let outcome = result.map_err(|e| ExchangeError::from_mailbox(&e));
+                log_outcome(cap_offset, &job, started, &outcome, "client");
+                let (notice, worker_needed) = {
+                    let mut state = self.shared.lock();
+                    let notice = state.finish(&job, outcome);
+                    (notice, state.worker_needed())
+                };
+                if worker_needed {
+                    self.shared.wake_worker();
+                }
+                if let Some(notice) = notice {
+                    deliver(notice);
+                }
+            }
+            Attempt::Pending(pending) => {
+                self.shared.lock().hand_over(job, pending);
+                self.shared.wake_worker();
+            }
+        }
+        true
     }
 
     /// Cancels `submission` if it has no result yet, and returns whether it did. The

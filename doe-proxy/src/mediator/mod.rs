@@ -39,6 +39,7 @@
 mod client;
 mod completion;
 mod config;
+mod device;
 mod error;
 mod ids;
 mod owner;

@@ -74,12 +74,10 @@ impl Mediator {
                 .join(", ")
         );
         let (notices, receiver) = mpsc::channel();
-        let shared = Arc::new(Shared::new(State::new(
-            config,
-            discovered.clone(),
-            scheduler,
-            notices,
-        )));
+        let shared = Arc::new(Shared::new(
+            State::new(config, discovered.clone(), scheduler, notices),
+            Box::new(mailbox),
+        ));
         let hook = config.on_thread_start;
         let notifier = thread::Builder::new()
             .name(format!("doe-notify-{cap_offset:x}"))
@@ -97,7 +95,7 @@ impl Mediator {
                 if let Some(hook) = hook {
                     hook(MediatorThread::Worker);
                 }
-                run_worker(worker_shared, mailbox)
+                run_worker(worker_shared)
             });
         let worker = match worker {
             Ok(worker) => worker,

@@ -14,6 +14,7 @@ use super::config::MediatorConfig;
 use super::error::ExchangeError;
 use super::ids::{ClientId, SubmissionId};
 use super::scheduler::{Admission, Candidate, Scheduler};
+use crate::mailbox::Pending;
 use crate::protocol::discovery::{self, DiscoveryRequest};
 use crate::protocol::{DataObjectHeader, ProtocolId};
 
@@ -44,6 +45,12 @@ impl Job {
     }
 }
 
+/// A request a client started on the device itself and left for the worker to finish.
+pub(super) struct HandedOver {
+    pub(super) job: Job,
+    pub(super) pending: Pending,
+}
+
 /// One registered client.
 struct ClientSlot {
     name: String,
@@ -69,6 +76,7 @@ pub(super) struct State {
     next_submission: u64,
     last_served: Option<ClientId>,
     in_flight: Option<InFlight>,
+    handed_over: Option<HandedOver>,
     shutting_down: bool,
     dead: bool,
     notices: Option<Sender<Notice>>,
@@ -90,6 +98,7 @@ impl State {
             next_submission: 0,
             last_served: None,
             in_flight: None,
+            handed_over: None,
             shutting_down: false,
             dead: false,
             notices: Some(notices),
@@ -223,9 +232,71 @@ impl State {
         self.scheduler.client_gone(client);
     }
 
+    /// Whether a request is on the device (run by the worker or by a client).
+    pub(super) fn device_in_use(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// Whether the worker has something to do: a request queued or handed over, or the
+    /// shutdown to finish.
+    pub(super) fn worker_needed(&self) -> bool {
+        self.shutting_down
+            || self.handed_over.is_some()
+            || self.clients.values().any(|slot| !slot.queue.is_empty())
+    }
+
+    /// Lets `client` run `submission` on the device itself, now, if nothing stands in
+    /// its way: the device is free, the request is at the head of its queue, no other
+    /// client has one waiting (so round-robin would pick it anyway), the scheduler lets
+    /// it run, and the mediator is neither dead nor shutting down. Marks it as on the
+    /// device, as [`State::start_next`] does.
+    pub(super) fn claim(&mut self, client: ClientId, submission: SubmissionId) -> Option<Job> {
+        if self.shutting_down || self.dead || self.in_flight.is_some() || self.handed_over.is_some()
+        {
+            return None;
+        }
+        let others_waiting = self
+            .clients
+            .iter()
+            .any(|(&id, slot)| id != client && !slot.queue.is_empty());
+        let slot = self.clients.get(&client)?;
+        if others_waiting || slot.queue.front()?.submission != submission {
+            return None;
+        }
+        if self.scheduler.admit(&slot.queue.front()?.candidate()) != Admission::Run {
+            // The worker applies a denial or a deferral.
+            return None;
+        }
+        let slot = self.clients.get_mut(&client)?;
+        let job = slot.queue.pop_front()?;
+        self.last_served = Some(client);
+        self.in_flight = Some(InFlight {
+            client,
+            submission,
+            sink: slot.sink.clone(),
+            answered: false,
+        });
+        Some(job)
+    }
+
+    /// A client's own run of `job` stopped short (`pending`): the worker finishes it. It
+    /// stays on the device meanwhile.
+    pub(super) fn hand_over(&mut self, job: Job, pending: Pending) {
+        self.handed_over = Some(HandedOver { job, pending });
+    }
+
+    /// The request a client handed over, for the worker.
+    pub(super) fn take_handed_over(&mut self) -> Option<HandedOver> {
+        self.handed_over.take()
+    }
+
     /// The next request to run, round-robin from the client after the last one served;
     /// marks it as on the device. Requests the scheduler denies are answered here.
+    /// Nothing while a request is on the device.
     pub(super) fn start_next(&mut self) -> Option<Job> {
+        if self.in_flight.is_some() {
+            return None;
+        }
         let order: Vec<ClientId> = match self.last_served {
             Some(last) => self
                 .clients

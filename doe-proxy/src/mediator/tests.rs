@@ -468,3 +468,129 @@ fn a_panicking_sink_does_not_stop_deliveries() {
     let id = good.submit(echo(ECHO, vec![2])).unwrap();
     assert_eq!(results.result_of(id), Ok(echo(ECHO, vec![2])));
 }
+
+/// Lets the worker thread start and reach its wait, then drives echo requests until one
+/// runs on this thread: the worker then sleeps until something wakes it (a driven request
+/// never does).
+fn settle(client: &MediatorClient, rec: &Recorder) {
+    thread::sleep(Duration::from_millis(50));
+    for i in 0..100 {
+        let (submission, ran) = drive_echo(client, 1000 + i, Instant::now() + PATIENCE);
+        assert!(rec.result_of(submission).is_ok());
+        if ran {
+            return;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no request could be driven");
+}
+
+/// Submits `payload` quietly (as a vCPU that will wait does) and drives it from here.
+fn drive_echo(client: &MediatorClient, payload: u32, until: Instant) -> (SubmissionId, bool) {
+    let submission = client.submit_quiet(echo(ECHO, vec![payload])).unwrap();
+    (submission, client.drive(submission, until))
+}
+
+#[test]
+fn an_uncontended_request_runs_on_the_driving_thread() {
+    let (mediator, _fault, _gate) = start(MediatorConfig::default());
+    let (c, rec) = client(&mediator, "vcpu");
+    settle(&c, &rec);
+    let before = rec.count();
+    for i in 0..20 {
+        let (submission, ran) = drive_echo(&c, i, Instant::now() + PATIENCE);
+        assert!(ran, "the device was free and nobody else waited");
+        // Delivered from inside `drive`, before it returned: no other thread involved.
+        assert_eq!(rec.count(), before + i as usize + 1);
+        assert_eq!(rec.result_of(submission), Ok(echo(ECHO, vec![i])));
+    }
+}
+
+#[test]
+fn a_device_that_does_not_answer_in_time_is_handed_to_the_worker() {
+    let (mediator, fault, _gate) = start(MediatorConfig::default());
+    let (c, rec) = client(&mediator, "vcpu");
+    // The device holds the response back for a few Status reads: longer than a deadline
+    // that has already passed, so the driving thread hands it over at once.
+    fault.set(Fault::SlowResponse { status_reads: 5 });
+    let (submission, ran) = drive_echo(&c, 7, Instant::now());
+    assert!(ran);
+    assert_eq!(rec.result_of(submission), Ok(echo(ECHO, vec![7])));
+    // A device that never answers: the driver's timeout runs on the worker, not here.
+    fault.set(Fault::NeverReady);
+    let started = Instant::now();
+    let (submission, ran) = drive_echo(&c, 8, started + Duration::from_millis(5));
+    let held = started.elapsed();
+    assert!(ran);
+    assert!(
+        held < FAST.timeout,
+        "the driving thread waited the device's timeout: {held:?}"
+    );
+    assert_eq!(rec.result_of(submission), Err(ExchangeError::TimedOut));
+    fault.clear();
+    let (submission, _) = drive_echo(&c, 9, Instant::now() + PATIENCE);
+    assert_eq!(rec.result_of(submission), Ok(echo(ECHO, vec![9])));
+}
+
+#[test]
+fn driving_never_jumps_the_queue() {
+    let (mediator, _fault, gate) = start(MediatorConfig::default());
+    let (busy, busy_rec) = client(&mediator, "busy");
+    let (other, other_rec) = client(&mediator, "other");
+    let (vcpu, vcpu_rec) = client(&mediator, "vcpu");
+    // The device is taken by `busy`'s gated request; `other` queues one behind it.
+    let gated = busy.submit(echo(GATE, vec![1])).unwrap();
+    gate.wait_entered();
+    let queued = other.submit(echo(ECHO2, vec![2])).unwrap();
+    let (mine, ran) = drive_echo(&vcpu, 3, Instant::now() + PATIENCE);
+    assert!(!ran, "the device is busy: the worker serves it in turn");
+    gate.open();
+    assert_eq!(busy_rec.result_of(gated), Ok(echo(GATE, vec![1])));
+    assert_eq!(other_rec.result_of(queued), Ok(echo(ECHO2, vec![2])));
+    assert_eq!(vcpu_rec.result_of(mine), Ok(echo(ECHO, vec![3])));
+}
+
+#[test]
+fn a_cancel_while_driving_still_gives_one_result() {
+    let (mediator, _fault, gate) = start(MediatorConfig::default());
+    let (c, rec) = client(&mediator, "vcpu");
+    settle(&c, &rec);
+    let before = rec.count();
+    let submission = c.submit_quiet(echo(GATE, vec![4])).unwrap();
+    let c = Arc::new(c);
+    let driver = {
+        let c = c.clone();
+        thread::spawn(move || c.drive(submission, Instant::now() + PATIENCE))
+    };
+    gate.wait_entered();
+    assert!(c.cancel(submission), "on the device, not answered yet");
+    gate.open();
+    assert!(driver.join().unwrap());
+    assert_eq!(rec.result_of(submission), Err(ExchangeError::Cancelled));
+    thread::sleep(Duration::from_millis(50));
+    assert_eq!(rec.count(), before + 1, "the device's response was dropped");
+}
+
+#[test]
+fn shutdown_waits_for_a_driven_request() {
+    let (mediator, _fault, gate) = start(MediatorConfig::default());
+    let (c, rec) = client(&mediator, "vcpu");
+    settle(&c, &rec);
+    let submission = c.submit_quiet(echo(GATE, vec![5])).unwrap();
+    let c = Arc::new(c);
+    let driver = {
+        let c = c.clone();
+        thread::spawn(move || c.drive(submission, Instant::now() + PATIENCE))
+    };
+    gate.wait_entered();
+    let stopper = thread::spawn(move || mediator.shutdown());
+    thread::sleep(Duration::from_millis(50));
+    gate.open();
+    stopper.join().unwrap();
+    assert!(driver.join().unwrap());
+    assert_eq!(rec.result_of(submission), Ok(echo(GATE, vec![5])));
+    assert_eq!(
+        c.submit(echo(ECHO, vec![6])),
+        Err(ExchangeError::ShuttingDown)
+    );
+}

@@ -10,22 +10,24 @@ use std::time::Instant;
 
 use log::{debug, warn};
 
+use super::completion::ExchangeResult;
+use super::device::Device;
 use super::error::ExchangeError;
-use super::state::{Job, Notice, State};
-use crate::config_space::ConfigSpace;
-use crate::mailbox::Mailbox;
+use super::state::{HandedOver, Job, Notice, State};
 
-/// The state and the condition the worker sleeps on.
+/// The state, the condition the worker sleeps on, and the physical mailbox.
 pub(super) struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    device: Mutex<Box<dyn Device>>,
 }
 
 impl Shared {
-    pub(super) fn new(state: State) -> Self {
+    pub(super) fn new(state: State, device: Box<dyn Device>) -> Self {
         Shared {
             state: Mutex::new(state),
             wake: Condvar::new(),
+            device: Mutex::new(device),
         }
     }
 
@@ -35,58 +37,98 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Locks the physical mailbox. Only whoever has the request on the device (marked
+    /// in the state) takes it, so it is never contended. A run that panicked left the
+    /// driver's state as a failed exchange would: the next one starts by checking Status.
+    pub(super) fn device(&self) -> MutexGuard<'_, Box<dyn Device>> {
+        self.device.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Wakes the worker: there may be work, or it should stop.
     pub(super) fn wake_worker(&self) {
         self.wake.notify_all();
     }
 }
 
-/// Runs requests on `mailbox` one at a time until shutdown, then answers what is queued.
-pub(super) fn run_worker<C: ConfigSpace>(shared: Arc<Shared>, mut mailbox: Mailbox<C>) {
-    while let Some(job) = next_job(&shared) {
+/// What the worker runs next.
+enum Work {
+    /// A queued request, from the start.
+    Fresh(Job),
+    /// The rest of a request a client started itself.
+    Resume(HandedOver),
+}
+
+/// Runs requests on the device one at a time until shutdown, then answers what is queued.
+pub(super) fn run_worker(shared: Arc<Shared>) {
+    let cap_offset = shared.device().cap_offset();
+    while let Some(work) = next_work(&shared) {
         let started = Instant::now();
-        let outcome = mailbox
-            .exchange(&job.request)
-            .map_err(|e| ExchangeError::from_mailbox(&e));
-        debug!(
-            "DOE mediator [{:#x}]: {} {} {} in {:?}: {}",
-            mailbox.cap_offset(),
-            job.client,
-            job.submission,
-            job.protocol,
-            started.elapsed(),
-            match &outcome {
-                Ok(response) => format!("{} dword(s)", response.len()),
-                Err(e) => e.to_string(),
+        let (job, result) = {
+            let mut device = shared.device();
+            match work {
+                Work::Fresh(job) => {
+                    let result = device.exchange(&job.request);
+                    (job, result)
+                }
+                Work::Resume(HandedOver { job, pending }) => {
+                    let result = device.resume(&job.request, pending);
+                    (job, result)
+                }
             }
-        );
-        if outcome == Err(ExchangeError::MailboxDead) {
-            warn!(
-                "DOE mediator [{:#x}]: the mailbox is dead; every client is answered \"{}\"",
-                mailbox.cap_offset(),
-                ExchangeError::MailboxDead
-            );
-        }
+        };
+        let outcome = result.map_err(|e| ExchangeError::from_mailbox(&e));
+        log_outcome(cap_offset, &job, started, &outcome, "worker");
         // The result goes to its client from here, at once: handing it to the notifier
         // would cost a thread wake-up on the path a waiting vCPU is on.
         if let Some(notice) = shared.lock().finish(&job, outcome) {
             deliver(notice);
         }
     }
-    debug!("DOE mediator [{:#x}]: worker stopped", mailbox.cap_offset());
+    debug!("DOE mediator [{cap_offset:#x}]: worker stopped");
 }
 
-/// Waits for the next request to run; `None` once shutdown began (after answering
-/// everything queued with [`ExchangeError::ShuttingDown`]).
-fn next_job(shared: &Shared) -> Option<Job> {
+/// One debug line per exchange; a warning when the mailbox died.
+pub(super) fn log_outcome(
+    cap_offset: u16,
+    job: &Job,
+    started: Instant,
+    outcome: &ExchangeResult,
+    runner: &str,
+) {
+    debug!(
+        "DOE mediator [{cap_offset:#x}]: {} {} {} in {:?} ({runner}): {}",
+        job.client,
+        job.submission,
+        job.protocol,
+        started.elapsed(),
+        match outcome {
+            Ok(response) => format!("{} dword(s)", response.len()),
+            Err(e) => e.to_string(),
+        }
+    );
+    if outcome == &Err(ExchangeError::MailboxDead) {
+        warn!(
+            "DOE mediator [{cap_offset:#x}]: the mailbox is dead; every client is answered \"{}\"",
+            ExchangeError::MailboxDead
+        );
+    }
+}
+
+/// Waits for the next thing to run; `None` once shutdown began and the device is free
+/// (after answering everything queued with [`ExchangeError::ShuttingDown`]).
+fn next_work(shared: &Shared) -> Option<Work> {
     let mut state = shared.lock();
     loop {
-        if state.is_shutting_down() {
-            state.answer_all_queued(ExchangeError::ShuttingDown);
-            return None;
+        if let Some(handed_over) = state.take_handed_over() {
+            return Some(Work::Resume(handed_over));
         }
-        if let Some(job) = state.start_next() {
-            return Some(job);
+        if state.is_shutting_down() {
+            if !state.device_in_use() {
+                state.answer_all_queued(ExchangeError::ShuttingDown);
+                return None;
+            }
+        } else if let Some(job) = state.start_next() {
+            return Some(Work::Fresh(job));
         }
         state = match state.scheduler().next_wakeup() {
             Some(at) => {
@@ -114,7 +156,7 @@ pub(super) fn run_notifier(notices: Receiver<Notice>) {
 
 /// Hands one result to its client's sink. A sink that panics is logged and the others
 /// keep being served.
-fn deliver(notice: Notice) {
+pub(super) fn deliver(notice: Notice) {
     let Notice {
         sink,
         submission,

@@ -20,6 +20,7 @@ use crate::coalesced::CoalescedWrites;
 use crate::exit::{ExitNotifier, VmExit};
 use crate::memory::GuestMemoryMmap;
 use crate::stats::{ExitKind, VmStats};
+use devices::doe::PendingWait;
 
 /// Errors creating vCPUs.
 #[derive(Debug, thiserror::Error)]
@@ -81,12 +82,26 @@ impl std::fmt::Debug for Vcpu {
 
 /// Runs the DOE completion wait the access just handled asked for, if any — after the
 /// access returned, so with no lock of the bus held (`devices::doe::completion_wait`).
-/// Returns whether the access was a read to handle again.
-fn wait_for_completion(h: &ExitHandlers) -> bool {
-    let Some(wait) = devices::doe::take_pending() else {
-        return false;
+/// `queued_go` is a wait noted by a Go this vCPU dispatched while draining the ring: it is
+/// only this vCPU's to run if its own access (the Status read after that Go) waits for the
+/// same exchange; otherwise it is dropped, which hands the exchange to the mediator's
+/// worker. Returns whether the access was a read to handle again.
+fn wait_for_completion(h: &ExitHandlers, queued_go: Option<PendingWait>) -> bool {
+    let own = devices::doe::take_pending();
+    let own = match (own, queued_go) {
+        (Some(own), Some(go)) if own.same_exchange(&go) => {
+            go.forget();
+            own
+        }
+        (own, go) => {
+            drop(go);
+            match own {
+                Some(own) => own,
+                None => return false,
+            }
+        }
     };
-    let outcome = wait.wait();
+    let outcome = own.wait();
     h.stats.record_wait(&outcome);
     outcome.cause == devices::doe::WaitCause::StatusRead
 }
@@ -181,9 +196,10 @@ impl Vcpu {
         // is handled, as if each had exited in turn. A completion wait one of them noted
         // (a queued Go) is not this vCPU's to run: the guest's next Status read waits.
         let drained = h.coalesced.drain();
+        let mut queued_go = None;
         if drained > 0 {
             h.stats.count(ExitKind::CoalescedWrite, drained as u64);
-            devices::doe::completion_wait::discard_pending();
+            queued_go = devices::doe::take_pending();
         }
         match result {
             Ok(VcpuExit::IoIn(port, data)) => {
@@ -197,7 +213,7 @@ impl Vcpu {
                 }
                 // 0xCF8/0xCFC reaches only the first 256 bytes, where no DOE lives; kept
                 // so that no noted wait ever outlives its access.
-                if wait_for_completion(h) {
+                if wait_for_completion(h, queued_go) {
                     h.pio.read(u64::from(port), data);
                     devices::doe::completion_wait::discard_pending();
                 }
@@ -207,7 +223,7 @@ impl Vcpu {
                 if !h.pio.write(u64::from(port), data) {
                     crate::debug_ratelimited!("unhandled port write {port:#x} = {data:x?}");
                 }
-                wait_for_completion(h);
+                wait_for_completion(h, queued_go);
             }
             Ok(VcpuExit::MmioRead(addr, data)) => {
                 h.stats.count(ExitKind::MmioRead, 1);
@@ -218,7 +234,7 @@ impl Vcpu {
                         data.len()
                     );
                 }
-                if wait_for_completion(h) {
+                if wait_for_completion(h, queued_go) {
                     // The read found the guest's exchange in flight and this vCPU waited
                     // for it: the guest gets the register as it is now.
                     h.mmio.read(addr, data);
@@ -230,7 +246,7 @@ impl Vcpu {
                 if !h.mmio.write(addr, data) {
                     crate::warn_ratelimited!("unhandled MMIO write {addr:#x} = {data:x?}");
                 }
-                wait_for_completion(h);
+                wait_for_completion(h, queued_go);
             }
             Ok(VcpuExit::Hlt) => {
                 // With the in-kernel LAPIC, HLT only exits when the vCPU cannot be woken.

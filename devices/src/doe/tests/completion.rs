@@ -311,3 +311,45 @@ fn shutdown_ends_a_wait() {
     assert!(ends[0].2.data_object_ready, "{:?}", ends[0].2);
     assert!(ends[1].2.error, "{:?}", ends[1].2);
 }
+
+#[test]
+fn a_device_that_never_answers_holds_the_vcpu_only_the_bound() {
+    // The responder discards every request, as hardware does for an object it does not
+    // support; the physical requester's timeout is short so the test ends quickly.
+    let discard = FnResponder::new(ProtocolId::CMA_SPDM, |_: &DataObject| None);
+    let function = EmulatedFunction::builder()
+        .doe(DoeSpec::new(CAP).responder(discard))
+        .build()
+        .unwrap();
+    let physical = MailboxConfig {
+        timeout: Duration::from_millis(200),
+        ..MailboxConfig::default()
+    };
+    let mediator = Mediator::start(
+        Mailbox::new(function, CAP, physical).unwrap(),
+        MediatorConfig::default(),
+    )
+    .unwrap();
+    let config = VirtualDoeConfig {
+        completion_wait: SHORT,
+        ..VirtualDoeConfig::default()
+    };
+    let doe = VirtualDoe::connect(config, Arc::new(AllowAll), |sink| {
+        mediator.register("guest", sink)
+    })
+    .unwrap();
+    let doe = Mutex::new(doe);
+    let (outcome, _, status) = guest_exchange(&doe, &cma(&[1]));
+    // The vCPU sent it and polled until the bound, then left it to the mediator's worker.
+    assert!(!outcome.completed, "{outcome:?}");
+    assert!(outcome.waited < SHORT + SLACK, "{outcome:?}");
+    assert!(status.busy, "{status:?}");
+    // The worker's timeout ends it: the guest sees Error, as from a device that failed.
+    let deadline = Instant::now() + LONG;
+    while !status_of(&doe).error {
+        assert!(Instant::now() < deadline, "the exchange never ended");
+        thread::sleep(Duration::from_millis(10));
+    }
+    drop(doe);
+    mediator.shutdown();
+}
