@@ -2,9 +2,10 @@
 //! and the guest-facing path (virtual mailbox + admin policy + mediator + driver) on it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use devices::doe::{VirtualDoe, VirtualDoeConfig};
+use doe_proxy::config_space::{ConfigError, ConfigSpace};
 use doe_proxy::emulated::{CdatResponder, DoeSpec, EmulatedFunction};
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
 use doe_proxy::mediator::{Mediator, MediatorConfig};
@@ -52,21 +53,55 @@ pub fn cdat_request() -> Vec<u32> {
     TableAccessRequest::cdat(0).encode()
 }
 
+/// A config space whose every access takes at least `cost` (busy-waiting), standing for
+/// a real device: an emulated register costs tens of nanoseconds, a PCIe config access on
+/// hardware about a microsecond, one through VFIO in the nested bench several.
+pub struct Paced {
+    function: EmulatedFunction,
+    cost: Duration,
+}
+
+impl Paced {
+    fn pace<T>(&self, access: impl FnOnce() -> T) -> T {
+        if self.cost.is_zero() {
+            return access();
+        }
+        let started = Instant::now();
+        let result = access();
+        while started.elapsed() < self.cost {
+            std::hint::spin_loop();
+        }
+        result
+    }
+}
+
+impl ConfigSpace for Paced {
+    fn read_u32(&self, offset: u16) -> Result<u32, ConfigError> {
+        self.pace(|| self.function.read_u32(offset))
+    }
+
+    fn write_u32(&self, offset: u16, value: u32) -> Result<(), ConfigError> {
+        self.pace(|| self.function.write_u32(offset, value))
+    }
+}
+
 /// A CXL type 3 function as QEMU lays it out: one DOE at 0x190 answering Discovery and
-/// CXL Table Access over a two-entry CDAT (the 16-byte header and one 24-byte structure).
-/// It answers at Go, so neither side ever waits for the device itself.
-pub fn cxl_function() -> EmulatedFunction {
+/// CXL Table Access over a two-entry CDAT (the 16-byte header and one 24-byte structure),
+/// each config access taking `cost`. It answers at Go, so neither side ever waits for the
+/// device itself.
+pub fn cxl_function(cost: Duration) -> Paced {
     let cdat = vec![(0u8..16).collect(), vec![0xa5; 24]];
-    EmulatedFunction::builder()
+    let function = EmulatedFunction::builder()
         .ids(IDS.0, IDS.1)
         .doe(DoeSpec::new(DOE).responder(CdatResponder::new(cdat)))
         .build()
-        .expect("the emulated function is well formed")
+        .expect("the emulated function is well formed");
+    Paced { function, cost }
 }
 
 /// The bare driver on its own emulated function, reset as Linux does before first use.
-pub fn bare_mailbox() -> Mailbox<EmulatedFunction> {
-    let mut mailbox = Mailbox::new(cxl_function(), DOE, MailboxConfig::default())
+pub fn bare_mailbox(cost: Duration) -> Mailbox<Paced> {
+    let mut mailbox = Mailbox::new(cxl_function(cost), DOE, MailboxConfig::default())
         .expect("a DOE capability at 0x190");
     mailbox.abort().expect("the emulated mailbox resets");
     mailbox
@@ -84,9 +119,10 @@ pub struct Mediated {
 }
 
 impl Mediated {
-    /// Starts the mediator and registers `clients` virtual mailboxes on it.
-    pub fn new(clients: usize) -> Self {
-        let mailbox = Mailbox::new(cxl_function(), DOE, MailboxConfig::default())
+    /// Starts the mediator and registers `clients` virtual mailboxes on it, over a
+    /// function whose config accesses take `cost`.
+    pub fn new(clients: usize, cost: Duration) -> Self {
+        let mailbox = Mailbox::new(cxl_function(cost), DOE, MailboxConfig::default())
             .expect("a DOE capability at 0x190");
         let mediator =
             Mediator::start(mailbox, MediatorConfig::default()).expect("the mediator starts");
