@@ -92,7 +92,7 @@ pub fn mode_lines(m: &ModeRuns) -> Result<Vec<String>, String> {
         .first()
         .map_or(0, |r| r.report.discovery_exchange.iterations);
     let mut out = vec![format!(
-        "benchmark {title} (doe-bench --poll-us {}; median pooled over {} rounds of {iterations}, each round's median in brackets): operation | L1 sysfs | L2 via vmm | L2 via QEMU raw | vmm/QEMU (goal <= {GOAL_VS_QEMU}) | vmm/L1 | vmm exits per exchange",
+        "benchmark {title} (doe-bench --poll-us {}; median pooled over {} rounds of {iterations}, each round's median in brackets): operation | L1 sysfs | L2 via vmm | L2 via QEMU raw | vmm/QEMU (goal <= {GOAL_VS_QEMU}) | vmm/L1 | vmm exits (+ queued writes) per exchange",
         m.mode.poll_us(),
         m.vmm.len(),
     )];
@@ -103,14 +103,15 @@ pub fn mode_lines(m: &ModeRuns) -> Result<Vec<String>, String> {
         let window = vmm_window(&m.vmm, &op)?;
         let exchanges = (op.pick)(&m.l1).map_or(0, |s| s.exchanges);
         out.push(format!(
-            "benchmark {title}: {} ({exchanges} exchange(s)) | {} | {} | {} | {} | {} | {:.1}",
+            "benchmark {title}: {} ({exchanges} exchange(s)) | {} | {} | {} | {} | {} | {:.1} (+{:.1})",
             op.title,
             us(l1),
             path_cell(&m.vmm, &op),
             path_cell(&m.qemu, &op),
             ratio(vmm, qemu),
             ratio(vmm, l1),
-            window.per_exchange(window.exits.doe_path()),
+            window.per_exchange(window.exits.mmio_exits()),
+            window.per_exchange(window.exits.coalesced_write),
         ));
         details.push(exits_line(title, &op, &window));
         let (vmm_rounds, vmm_total) = not_ready_rounds(&m.vmm, &op);
@@ -149,7 +150,7 @@ fn exits_line(mode: &str, op: &Op, w: &Window) -> String {
         },
     );
     format!(
-        "benchmark {mode}: {} vmm exits per exchange {:.2} = mmio_read {:.2} + mmio_write {:.2} + coalesced_write {:.2} (also pio_read {:.2}, pio_write {:.2}; {} exchanges in the windows); {waits}",
+        "benchmark {mode}: {} vmm accesses per exchange {:.2} = exits (mmio_read {:.2} + mmio_write {:.2}) + writes queued without an exit (coalesced_write {:.2}) (also pio_read {:.2}, pio_write {:.2}: the console; {} exchanges in the windows); {waits}",
         op.mark,
         per(e.doe_path()),
         per(e.mmio_read),

@@ -31,6 +31,11 @@ impl Exits {
         self.mmio_read + self.mmio_write + self.coalesced_write
     }
 
+    /// The MMIO accesses that exited to vmm (coalesced writes did not).
+    pub fn mmio_exits(&self) -> u64 {
+        self.mmio_read + self.mmio_write
+    }
+
     /// What was added since `earlier`.
     pub fn since(&self, earlier: &Exits) -> Exits {
         Exits {
