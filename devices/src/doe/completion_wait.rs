@@ -6,7 +6,7 @@
 //!
 //! The wait never happens under a lock of the bus. A register access is handled with the
 //! bus, the function and the mailbox's registers locked; the access only *notes* the wait
-//! in a thread-local slot ([`note`]). The vCPU takes it ([`take_pending`]) once the access
+//! in a thread-local slot (`note`). The vCPU takes it ([`take_pending`]) once the access
 //! has returned and every lock is released, and waits on the mailbox's condition variable
 //! ([`PendingWait::wait`]), which releases the register lock while it sleeps. So the
 //! result's delivery (which takes the register lock), other vCPUs' accesses (to this

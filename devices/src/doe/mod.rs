@@ -19,7 +19,10 @@
 //!   than announced, is dropped at once — its buffer freed, the rest of its dwords
 //!   ignored — and Go then discards it. At most one object of the maximum size is held
 //!   per direction. Writes while Busy or Error are dropped.
-//! - **Go** never blocks the vCPU. An object whose dwords do not match its length is
+//! - **Go** never blocks inside the access (no lock of the bus is ever held while
+//!   waiting); with [`VirtualDoeConfig::completion_wait`] set, the vCPU runs a bounded
+//!   wait for the result *after* the access ([`completion_wait`]). An object whose dwords
+//!   do not match its length is
 //!   silently discarded (PCIe r6.0 §6.30.1), as is Go with nothing written. Discovery is
 //!   answered locally from the device's cached Discovery result filtered by the
 //!   [`DoeFilter`] (Discovery itself always first; re-evaluated on every request, so a
@@ -74,10 +77,11 @@
 //!
 //! # Threads
 //!
-//! Register accesses run on the vCPU thread that trapped them; results arrive on the
-//! mediator's notifier thread. Both take the registers' lock, never for long; the
-//! exchanger is called under it, which is why it must not deliver results from inside
-//! `submit` or `cancel`.
+//! Register accesses run on the vCPU thread that trapped them; results arrive on one of
+//! the mediator's threads, or on the vCPU itself when it runs its exchange in its
+//! completion wait ([`Exchanger::drive`], called with no lock held). All take the
+//! registers' lock, never for long; the exchanger's `submit` and `cancel` are called under
+//! it, which is why they must not deliver results from inside.
 
 mod bytes;
 pub mod completion_wait;
