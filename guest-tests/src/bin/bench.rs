@@ -183,8 +183,14 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 if outcome.l1_failed() {
                     // The nested bench's own failure, not a verdict: one more run, which
                     // is judged as any other.
+                    // The failed run's log is kept beside the next one's.
+                    let kept = outcome.log.with_extension("first.log");
+                    let kept = match std::fs::rename(&outcome.log, &kept) {
+                        Ok(()) => format!(" (its log is kept as {})", kept.display()),
+                        Err(_) => String::new(),
+                    };
                     println!(
-                        "bench: scenario {}: {}; L1 failed, running the scenario once more",
+                        "bench: scenario {}: {}; L1 failed, running the scenario once more{kept}",
                         scenario.name,
                         outcome.failure()
                     );

@@ -97,6 +97,8 @@ fn main() -> ExitCode {
             while !done.load(Ordering::Relaxed) {
                 if Instant::now() >= deadline {
                     timed_out.store(true, Ordering::Relaxed);
+                    // What each of its threads was doing, for the post-mortem of a hang.
+                    eprint!("{}", guest_tests::probe::threads::describe(pid));
                     // The VMM is our child: kill(2) through the `kill` program keeps this
                     // tool free of unsafe code.
                     let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();

@@ -4,6 +4,7 @@
 //! own work then runs without 20 ms smaps reads competing with it).
 
 pub mod smaps;
+pub mod threads;
 
 use serde::{Deserialize, Serialize};
 
