@@ -14,6 +14,9 @@ bench setup --sid-kernel
 echo "== bench run --all"
 bench run --all --quiet
 
+echo "== bench run guest-doe-policy on the 7.x L2 kernel (--all runs it on 6.12)"
+bench run guest-doe-policy --l2-kernel 7 --quiet
+
 echo "== bench script (a user's own script, with an extra file)"
 bench script --quiet --topology cxl --l1 resources/examples/hello-l1.sh \
     --file resources/examples/hello.txt:/root/hello.txt
