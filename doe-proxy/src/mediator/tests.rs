@@ -469,6 +469,70 @@ fn a_panicking_sink_does_not_stop_deliveries() {
     assert_eq!(results.result_of(id), Ok(echo(ECHO, vec![2])));
 }
 
+/// A sink that, while it delivers, has another thread submit to the same mediator and
+/// waits (bounded) for that submit, then records whether it went through: what a vCPU
+/// does that holds the registers this sink needs and writes Go (which submits).
+struct SubmitsWhileDelivering {
+    other: Arc<MediatorClient>,
+    submits_went_through: Mutex<Vec<bool>>,
+    changed: Condvar,
+}
+
+impl Completion for SubmitsWhileDelivering {
+    fn complete(&self, _: SubmissionId, _: ExchangeResult) {
+        let other = self.other.clone();
+        let (done, submitted) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = done.send(other.submit(echo(ECHO2, vec![7])).is_ok());
+        });
+        let went_through = submitted
+            .recv_timeout(Duration::from_secs(2))
+            .unwrap_or(false);
+        self.submits_went_through.lock().unwrap().push(went_through);
+        self.changed.notify_all();
+    }
+}
+
+impl SubmitsWhileDelivering {
+    fn wait_for(&self, n: usize) -> Vec<bool> {
+        let mut seen = self.submits_went_through.lock().unwrap();
+        while seen.len() < n {
+            let (guard, timeout) = self.changed.wait_timeout(seen, PATIENCE).unwrap();
+            assert!(
+                !timeout.timed_out(),
+                "only {} of {n} deliveries",
+                guard.len()
+            );
+            seen = guard;
+        }
+        seen.clone()
+    }
+}
+
+#[test]
+fn a_sink_runs_with_no_mediator_lock_held() {
+    let (mediator, _fault, _gate) = start(MediatorConfig::default());
+    let (other, other_results) = client(&mediator, "other vcpu");
+    let sink = Arc::new(SubmitsWhileDelivering {
+        other: Arc::new(other),
+        submits_went_through: Mutex::new(Vec::new()),
+        changed: Condvar::new(),
+    });
+    let c = mediator.register("vcpu", sink.clone()).unwrap();
+    // Delivered by the worker...
+    c.submit(echo(ECHO, vec![1])).unwrap();
+    // ... and by the thread that drives its own request.
+    thread::sleep(Duration::from_millis(50));
+    let submission = c.submit_quiet(echo(ECHO, vec![2])).unwrap();
+    c.drive(submission, Instant::now() + PATIENCE);
+    assert_eq!(
+        sink.wait_for(2),
+        vec![true, true],
+        "a submit from another thread must not wait for a delivery to end"
+    );
+    other_results.wait_for(2);
+}
+
 /// Lets the worker thread start and reach its wait, then drives echo requests until one
 /// runs on this thread: the worker then sleeps until something wakes it (a driven request
 /// never does).

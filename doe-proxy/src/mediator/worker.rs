@@ -79,8 +79,12 @@ pub(super) fn run_worker(shared: Arc<Shared>) {
         let outcome = result.map_err(|e| ExchangeError::from_mailbox(&e));
         log_outcome(cap_offset, &job, started, &outcome, "worker");
         // The result goes to its client from here, at once: handing it to the notifier
-        // would cost a thread wake-up on the path a waiting vCPU is on.
-        if let Some(notice) = shared.lock().finish(&job, outcome) {
+        // would cost a thread wake-up on the path a waiting vCPU is on. The state lock is
+        // released first (its own statement: an `if let` scrutinee's guard would live
+        // through the body): a sink takes its client's locks, and a client holding those
+        // (a vCPU writing Go holds its mailbox's registers) submits under the state lock.
+        let notice = shared.lock().finish(&job, outcome);
+        if let Some(notice) = notice {
             deliver(notice);
         }
     }
