@@ -2,12 +2,16 @@
 //! register-level mailbox driver and an emulated DOE function for tests.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod cdat_read;
 pub mod config_space;
 pub mod emulated;
 pub mod ext_cap;
+pub mod log_limit;
 pub mod mailbox;
 pub mod mediator;
 pub mod pci_address;
 pub mod protocol;
+pub mod socket;
+pub mod spdm;
 pub mod sysfs_scan;

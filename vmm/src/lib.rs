@@ -4,6 +4,10 @@
 
 #![deny(missing_docs)]
 
+// The rate-limited log macros are doe-proxy's (one limiter for the workspace); re-exported
+// so vmm code keeps calling `crate::warn_ratelimited!`.
+pub use doe_proxy::{debug_ratelimited, warn_ratelimited};
+
 pub mod acpi;
 pub mod boot;
 pub mod builder;

@@ -213,5 +213,5 @@ fn register_access(cfg: &impl ConfigSpace, cap: u16, n: usize) -> Result<Registe
 }
 
 fn main() -> ExitCode {
-    guest_tests::tool::finish("doe-bench", run(&Cli::parse()))
+    guest_tests::tool::finish_compact("doe-bench", run(&Cli::parse()))
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::record::{AuditEvent, DenialLine, SuppressedLine};
+use super::record::{AuditEvent, DenialLine, RefusedConnectionLine, SuppressedLine};
 use super::time::rfc3339_utc;
 use crate::clock::Clock;
 use crate::ids::ClientIdentity;
@@ -84,6 +84,32 @@ impl<W: Write, C: Clock> AuditLog<W, C> {
         };
         write_line(&mut self.out, &line)?;
         let budget = self.budget(event.client, now);
+        budget.written += 1;
+        budget.suppressed -= suppressed;
+        Ok(AuditOutcome::Written)
+    }
+
+    /// Records that `client` was refused a connection to the DOE socket at `socket`
+    /// because no rule allows it anything there (`detail` says so in words); counted
+    /// against the client's budget like a denial.
+    pub fn record_refused_connection(
+        &mut self,
+        client: &ClientIdentity,
+        socket: &str,
+        detail: &str,
+    ) -> io::Result<AuditOutcome> {
+        let now = self.clock.monotonic();
+        let per_window = self.per_window;
+        let budget = self.budget(client, now);
+        if budget.written >= per_window {
+            budget.suppressed += 1;
+            return Ok(AuditOutcome::Suppressed);
+        }
+        let suppressed = budget.suppressed;
+        let time = rfc3339_utc(self.clock.unix_time());
+        let line = RefusedConnectionLine::new(time, client, socket, detail, suppressed);
+        write_line(&mut self.out, &line)?;
+        let budget = self.budget(client, now);
         budget.written += 1;
         budget.suppressed -= suppressed;
         Ok(AuditOutcome::Written)

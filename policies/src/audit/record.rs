@@ -92,6 +92,44 @@ impl<'a> DenialLine<'a> {
     }
 }
 
+/// `"event"` of a refused connection.
+const EVENT_CONNECTION_REFUSED: &str = "connection-refused";
+
+/// A host user refused at the door of a DOE socket: no rule allows it anything there.
+#[derive(Serialize)]
+pub(crate) struct RefusedConnectionLine<'a> {
+    time: String,
+    event: &'static str,
+    client: String,
+    socket: &'a str,
+    decision: &'static str,
+    reason: &'static str,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "is_zero")]
+    suppressed: u64,
+}
+
+impl<'a> RefusedConnectionLine<'a> {
+    pub(crate) fn new(
+        time: String,
+        client: &ClientIdentity,
+        socket: &'a str,
+        detail: &'a str,
+        suppressed: u64,
+    ) -> Self {
+        RefusedConnectionLine {
+            time,
+            event: EVENT_CONNECTION_REFUSED,
+            client: client.to_string(),
+            socket,
+            decision: DECISION_DENY,
+            reason: "no-matching-rule",
+            detail,
+            suppressed,
+        }
+    }
+}
+
 /// The count of a client's denials left out of the log.
 #[derive(Serialize)]
 pub(crate) struct SuppressedLine {

@@ -68,6 +68,32 @@ fn a_denial_is_one_json_line_with_every_field() {
 }
 
 #[test]
+fn a_refused_connection_is_one_line_and_uses_the_budget() {
+    let clock = ManualClock::at_unix_time(START);
+    let mut log = AuditLog::with_budget(Vec::new(), clock, 1);
+    let user = ClientIdentity::host_user(1001, 1001);
+    let detail = "no rule allows host:uid=1001,gid=1001 anything here";
+    let outcomes: Vec<AuditOutcome> = (0..2)
+        .map(|_| {
+            log.record_refused_connection(&user, "/run/doe.sock", detail)
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(outcomes, [AuditOutcome::Written, AuditOutcome::Suppressed]);
+    let text = String::from_utf8(log.into_inner()).unwrap();
+    assert_eq!(
+        text,
+        concat!(
+            r#"{"time":"2026-11-27T10:00:00.000Z","event":"connection-refused","#,
+            r#""client":"host:uid=1001,gid=1001","socket":"/run/doe.sock","#,
+            r#""decision":"deny","reason":"no-matching-rule","#,
+            r#""detail":"no rule allows host:uid=1001,gid=1001 anything here"}"#,
+            "\n"
+        )
+    );
+}
+
+#[test]
 fn allowed_exchanges_are_not_recorded() {
     let mut log = AuditLog::new(Vec::new(), ManualClock::default());
     let client = ClientIdentity::guest("vm-a");

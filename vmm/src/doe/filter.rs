@@ -23,8 +23,10 @@ use doe_proxy::protocol::header::HEADER_DWORDS;
 use doe_proxy::protocol::{DataObject, ProtocolId};
 use policies::{AuditEvent, ClientIdentity, DenyReason, FunctionId, RequestInfo, Verdict};
 
-use super::admin::DoeAdmin;
-use super::spdm::{error_object, request_version, ERROR_BUSY, ERROR_UNSUPPORTED_REQUEST};
+use doe_proxy::admin::DoeAdmin;
+use doe_proxy::spdm::error::{
+    error_object, request_version, ERROR_BUSY, ERROR_UNSUPPORTED_REQUEST,
+};
 
 /// The policy of one guest on one mailbox of one assigned function.
 #[derive(Debug)]

@@ -10,9 +10,7 @@
 //! The mediator's worker and notifier threads apply the `doe-mediator` seccomp filter
 //! first thing ([`mediator_thread_start`]).
 
-mod admin;
 mod filter;
-pub mod spdm;
 
 #[cfg(test)]
 mod tests;
@@ -29,7 +27,7 @@ use doe_proxy::mediator::{Mediator, MediatorConfig, MediatorThread};
 use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 use policies::{Action, ClientIdentity, FunctionId, Policy};
 
-pub use admin::{AuditSink, DoeAdmin};
+pub use doe_proxy::admin::{AuditSink, DoeAdmin};
 pub use filter::PolicyFilter;
 
 /// What the DOE virtualisation needs from the VM being built.

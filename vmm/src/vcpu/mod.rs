@@ -256,7 +256,10 @@ impl Vcpu {
                 ))));
             }
             Ok(VcpuExit::Shutdown) => {
-                log::info!("vCPU {}: triple fault", self.cpu);
+                log::warn!(
+                    "vCPU {}: triple fault (KVM_EXIT_SHUTDOWN): the guest is reset",
+                    self.cpu
+                );
                 return Ok(Some(VmExit::Reset));
             }
             Ok(VcpuExit::SystemEvent(kind, _)) => {

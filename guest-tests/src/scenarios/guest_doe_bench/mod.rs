@@ -69,8 +69,25 @@ fn facts(bench: &Bench) -> Result<Vec<String>, String> {
     Ok(facts)
 }
 
+/// `@@retried` lines: L2 boots run once more because L2 reset or ended mid-run (nested
+/// bench flakiness, either VMM); each round's figures come from its last boot.
+fn retried_fact(lines: &[String]) -> String {
+    let retried: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("@@retried "))
+        .collect();
+    if retried.is_empty() {
+        "L2 boots retried: none".to_owned()
+    } else {
+        format!("L2 boots retried: {}", retried.join("; "))
+    }
+}
+
 fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
-    facts(&console::parse(&outcome.console.lines)?)
+    let lines = &outcome.console.lines;
+    let mut facts = facts(&console::parse(lines)?)?;
+    facts.push(retried_fact(lines));
+    Ok(facts)
 }
 
 #[cfg(test)]

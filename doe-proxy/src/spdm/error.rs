@@ -1,5 +1,5 @@
-//! The SPDM ERROR response the VMM answers a denied CMA/SPDM request with, built locally
-//! (the device never sees the request).
+//! The SPDM ERROR response answered locally for a CMA/SPDM request the device never sees
+//! (denied by the policy, refused by a lease).
 //!
 //! Layout (DMTF DSP0274 §10.12 "ERROR", see `shared/reference/spdm-sources.md` §1.3): byte 0
 //! SPDMVersion, byte 1 RequestResponseCode = ERROR (0x7F), byte 2 Param1 = ErrorCode,
@@ -7,7 +7,7 @@
 //! data object: two header dwords and one payload dword, bytes in little-endian order as
 //! DOE carries them (PCIe r6.0 §6.30.1).
 
-use doe_proxy::protocol::ProtocolId;
+use crate::protocol::ProtocolId;
 
 /// RequestResponseCode of an ERROR response.
 pub const SPDM_ERROR: u8 = 0x7F;

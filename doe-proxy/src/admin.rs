@@ -1,5 +1,6 @@
-//! The admin's side of the virtual DOE mailboxes, shared by every mailbox of the VM: the
-//! policy in force (reloadable), the rate limiter and the audit log.
+//! The host admin's side of every mediated mailbox (a guest's virtual DOE in `vmm`, a host
+//! user's socket connection in `vmm --doe-socket` or `doe-proxyd`): the policy in force
+//! (reloadable), the rate limiter and the audit log.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use policies::{
 /// Where audit lines go.
 pub type AuditSink = Box<dyn Write + Send>;
 
-/// The policy, the rate limiter and the audit log of one `vmm`.
+/// The policy, the rate limiter and the audit log of one `vmm` or `doe-proxyd`.
 pub struct DoeAdmin {
     store: PolicyStore,
     path: Option<PathBuf>,
@@ -74,6 +75,15 @@ impl DoeAdmin {
         }
     }
 
+    /// Writes the audit line of a host user refused at the door of the DOE socket at
+    /// `socket` (no rule allows it anything there).
+    pub fn audit_refused_connection(&self, client: &ClientIdentity, socket: &str, detail: &str) {
+        let mut audit = lock(&self.audit);
+        if let Err(e) = audit.record_refused_connection(client, socket, detail) {
+            crate::warn_ratelimited!("cannot write the audit log: {e}");
+        }
+    }
+
     /// Writes the count of denials left out of the log (call it about once a second).
     pub fn flush_suppressed(&self) {
         let mut audit = lock(&self.audit);
@@ -87,8 +97,8 @@ impl DoeAdmin {
     pub fn reload(&self) -> Result<&Path, String> {
         let Some(path) = &self.path else {
             return Err(
-                "no policy file to reload: vmm runs the built-in default policy \
-                        (start it with --policy <file>)"
+                "no policy file to reload: running the built-in default policy \
+                        (start with --policy <file>)"
                     .to_owned(),
             );
         };
