@@ -14,6 +14,39 @@ use policies::{
 /// Where audit lines go.
 pub type AuditSink = Box<dyn Write + Send>;
 
+/// Where the audit log goes (`--audit` of `vmm` and `doe-proxyd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    /// The process's standard error.
+    Stderr,
+    /// A file, created if missing, appended to.
+    File(PathBuf),
+}
+
+impl AuditTarget {
+    /// Parses `stderr` or a file path.
+    pub fn parse(s: &str) -> Result<AuditTarget, String> {
+        match s {
+            "" => Err("the audit target must be 'stderr' or a file path".to_owned()),
+            "stderr" => Ok(AuditTarget::Stderr),
+            path => Ok(AuditTarget::File(PathBuf::from(path))),
+        }
+    }
+
+    /// The writer: stderr, or the file opened for appending.
+    pub fn open(&self) -> std::io::Result<AuditSink> {
+        Ok(match self {
+            AuditTarget::Stderr => Box::new(std::io::stderr()),
+            AuditTarget::File(path) => Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+        })
+    }
+}
+
 /// The policy, the rate limiter and the audit log of one `vmm` or `doe-proxyd`.
 pub struct DoeAdmin {
     store: PolicyStore,

@@ -2,8 +2,8 @@
 //! ask for entry handle 0 (the header), follow each response's next handle until 0xFFFF,
 //! trim each entry to its own length, then parse and verify the whole table.
 
-use crate::config_space::ConfigSpace;
-use crate::mailbox::{Mailbox, MailboxError};
+use crate::exchange::ObjectExchange;
+use crate::mailbox::MailboxError;
 use crate::protocol::cdat::{trim_entry, CdatError, CdatTable};
 use crate::protocol::table_access::{
     TableAccessError, TableAccessRequest, TableAccessResponse, TABLE_TYPE_CDAT,
@@ -12,12 +12,13 @@ use crate::protocol::table_access::{
 /// Upper bound on entries: a handle is 16 bits and 0xFFFF ends the table.
 const MAX_ENTRIES: usize = 0xFFFF;
 
-/// Why a CDAT could not be read.
+/// Why a CDAT could not be read; `E` is the exchange's error (the register-level
+/// driver's by default).
 #[derive(Debug, thiserror::Error)]
-pub enum CdatReadError {
+pub enum CdatReadError<E: std::error::Error + 'static = MailboxError> {
     /// The exchange itself failed.
     #[error(transparent)]
-    Mailbox(#[from] MailboxError),
+    Mailbox(E),
     /// A response was not a well-formed Table Access response.
     #[error("malformed Table Access response for entry {handle}: {source}")]
     Response {
@@ -45,13 +46,13 @@ pub enum CdatReadError {
     },
     /// An entry or the assembled table is malformed (length, structure, checksum).
     #[error("malformed CDAT: {0}")]
-    Cdat(#[from] CdatError),
+    Cdat(#[source] CdatError),
 }
 
 /// Reads every CDAT entry, trimmed to its own length (entry 0 is the header).
-pub fn read_cdat_entries<C: ConfigSpace>(
-    mailbox: &mut Mailbox<C>,
-) -> Result<Vec<Vec<u8>>, CdatReadError> {
+pub fn read_cdat_entries<X: ObjectExchange + ?Sized>(
+    mailbox: &mut X,
+) -> Result<Vec<Vec<u8>>, CdatReadError<X::Error>> {
     let mut entries = Vec::new();
     let mut handle = 0u16;
     loop {
@@ -59,7 +60,9 @@ pub fn read_cdat_entries<C: ConfigSpace>(
             table_type: TABLE_TYPE_CDAT,
             entry_handle: handle,
         };
-        let dwords = mailbox.exchange(&request.encode())?;
+        let dwords = mailbox
+            .exchange(&request.encode())
+            .map_err(CdatReadError::Mailbox)?;
         let response = TableAccessResponse::decode(&dwords)
             .map_err(|source| CdatReadError::Response { handle, source })?;
         if response.table_type != TABLE_TYPE_CDAT {
@@ -68,7 +71,11 @@ pub fn read_cdat_entries<C: ConfigSpace>(
                 got: response.table_type,
             });
         }
-        entries.push(trim_entry(handle, &response.entry)?.to_vec());
+        entries.push(
+            trim_entry(handle, &response.entry)
+                .map_err(CdatReadError::Cdat)?
+                .to_vec(),
+        );
         if response.is_last() {
             return Ok(entries);
         }
@@ -83,7 +90,9 @@ pub fn read_cdat_entries<C: ConfigSpace>(
 }
 
 /// Reads, parses and checksums the whole CDAT.
-pub fn read_cdat<C: ConfigSpace>(mailbox: &mut Mailbox<C>) -> Result<CdatTable, CdatReadError> {
+pub fn read_cdat<X: ObjectExchange + ?Sized>(
+    mailbox: &mut X,
+) -> Result<CdatTable, CdatReadError<X::Error>> {
     let entries = read_cdat_entries(mailbox)?;
-    Ok(CdatTable::from_entries(&entries)?)
+    CdatTable::from_entries(&entries).map_err(CdatReadError::Cdat)
 }

@@ -203,18 +203,12 @@ fn enable_coalescing(coalesced: &CoalescedWrites, vm: &VmFd, vcpus: &[vcpu::Vcpu
 
 /// The audit log's writer: stderr or a file opened for appending.
 fn open_audit(target: &AuditTarget) -> Result<AuditSink, Error> {
-    Ok(match target {
-        AuditTarget::Stderr => Box::new(std::io::stderr()),
-        AuditTarget::File(path) => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|source| Error::AuditOutput {
-                    path: path.clone(),
-                    source,
-                })?,
-        ),
+    target.open().map_err(|source| Error::AuditOutput {
+        path: match target {
+            AuditTarget::File(path) => path.clone(),
+            AuditTarget::Stderr => "stderr".into(),
+        },
+        source,
     })
 }
 

@@ -96,14 +96,8 @@ pub enum SerialTarget {
     File(PathBuf),
 }
 
-/// Where the DOE audit log goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditTarget {
-    /// vmm's standard error.
-    Stderr,
-    /// A file, created if missing, appended to.
-    File(PathBuf),
-}
+/// Where the DOE audit log goes (shared with doe-proxyd).
+pub use doe_proxy::admin::AuditTarget;
 
 /// A PCI address on the host: segment, bus, device, function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -218,11 +212,7 @@ pub fn parse_serial(s: &str) -> Result<SerialTarget, String> {
 
 /// Parses `--audit`: `stderr` or a file path.
 pub fn parse_audit(s: &str) -> Result<AuditTarget, String> {
-    match s {
-        "" => Err("the audit target must be 'stderr' or a file path".to_owned()),
-        "stderr" => Ok(AuditTarget::Stderr),
-        path => Ok(AuditTarget::File(PathBuf::from(path))),
-    }
+    AuditTarget::parse(s)
 }
 
 /// Parses the command line into a [`Cli`], or returns clap's error.

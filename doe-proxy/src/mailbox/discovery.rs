@@ -1,11 +1,9 @@
 //! The Discovery walk over a live mailbox: ask index 0, follow each next index until 0.
 
-use log::debug;
-
 use super::driver::Mailbox;
 use super::error::MailboxError;
 use crate::config_space::ConfigSpace;
-use crate::protocol::discovery::{DiscoveryRequest, DiscoveryResponse, MAX_DISCOVERY_ENTRIES};
+use crate::exchange::{walk_discovery, DiscoveryWalkError};
 use crate::protocol::ProtocolId;
 
 /// From this DOE capability version on, Linux sends Discovery version 2.
@@ -25,29 +23,10 @@ impl<C: ConfigSpace> Mailbox<C> {
         } else {
             DISCOVERY_VERSION_0
         };
-        let mut asked = [false; MAX_DISCOVERY_ENTRIES];
-        let mut protocols = Vec::new();
-        let mut index = 0u8;
-        for _ in 0..MAX_DISCOVERY_ENTRIES {
-            asked[usize::from(index)] = true;
-            let response = self.exchange(&DiscoveryRequest { index, version }.encode())?;
-            let response =
-                DiscoveryResponse::decode(&response).map_err(MailboxError::MalformedDiscovery)?;
-            debug!(
-                "DOE [{:#x}] Discovery index {index}: {}",
-                self.cap_offset(),
-                response.protocol
-            );
-            protocols.push(response.protocol);
-            if response.next_index == 0 {
-                return Ok(protocols);
-            }
-            if asked[usize::from(response.next_index)] {
-                return Err(MailboxError::DiscoveryLoop(response.next_index));
-            }
-            index = response.next_index;
-        }
-        // 256 steps visit every index once, so the next one must repeat.
-        Err(MailboxError::DiscoveryLoop(index))
+        walk_discovery(self, version).map_err(|e| match e {
+            DiscoveryWalkError::Exchange(e) => e,
+            DiscoveryWalkError::Malformed(e) => MailboxError::MalformedDiscovery(e),
+            DiscoveryWalkError::Loop(index) => MailboxError::DiscoveryLoop(index),
+        })
     }
 }

@@ -20,6 +20,8 @@ pub struct ServedFunction {
     pub vendor_id: u16,
     /// Device ID.
     pub device_id: u16,
+    /// Class code (base class, subclass, programming interface).
+    pub class: u32,
     /// The config-space offsets of the DOE mailboxes served.
     pub mailboxes: Vec<u16>,
 }
@@ -190,5 +192,34 @@ impl SocketClient {
         let mut body = vec![0u8; length];
         self.stream.read_exact(&mut body).map_err(io_error)?;
         Reply::decode(&body).map_err(wire_error)
+    }
+}
+
+/// One mailbox reached through a [`SocketClient`]: what the protocol walks
+/// ([`walk_discovery`](crate::exchange::walk_discovery),
+/// [`read_cdat`](crate::cdat_read::read_cdat)) run on, as they do on the hardware.
+#[derive(Debug)]
+pub struct SocketMailbox<'a> {
+    client: &'a mut SocketClient,
+    function: Bdf,
+    mailbox: u16,
+}
+
+impl<'a> SocketMailbox<'a> {
+    /// The mailbox at `mailbox` of `function`, through `client`.
+    pub fn new(client: &'a mut SocketClient, function: Bdf, mailbox: u16) -> Self {
+        SocketMailbox {
+            client,
+            function,
+            mailbox,
+        }
+    }
+}
+
+impl crate::exchange::ObjectExchange for SocketMailbox<'_> {
+    type Error = SocketError;
+
+    fn exchange(&mut self, request: &[u32]) -> Result<Vec<u32>, SocketError> {
+        self.client.exchange(self.function, self.mailbox, request)
     }
 }

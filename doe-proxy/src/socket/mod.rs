@@ -14,7 +14,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use client::{ServedFunction, SocketClient, SocketError};
+pub use client::{ServedFunction, SocketClient, SocketError, SocketMailbox};
 pub use server::{DoeSocketServer, ServerConfig, ServerError};
 pub use service::{DoeService, ServedMailbox};
 pub use wire::{Reply, Request, Status};

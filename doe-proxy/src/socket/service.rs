@@ -21,6 +21,8 @@ use crate::spdm::error::{error_object, request_version, ERROR_BUSY, ERROR_UNSUPP
 pub struct ServedMailbox {
     /// The function (address and IDs), as the policy names it.
     pub function: FunctionId,
+    /// Its class code (config offset 0x09, three bytes), for listings.
+    pub class: u32,
     /// The mailbox's owner (its capability offset is `mediator.cap_offset()`).
     pub mediator: Arc<Mediator>,
 }
@@ -90,6 +92,7 @@ impl DoeService {
                     device,
                     vendor_id: m.function.ids.vendor,
                     device_id: m.function.ids.device,
+                    class: m.class,
                     mailboxes: vec![offset],
                 }),
             }

@@ -124,6 +124,7 @@ impl Bench {
             admin,
             vec![ServedMailbox {
                 function: FunctionId::new(bdf(), 0x8086, 0x0d93),
+                class: 0x05_02_10,
                 mediator,
             }],
         ));
@@ -210,6 +211,7 @@ fn a_host_user_exchanges_lists_and_discovers() {
             device: "0000:0d:00.0".into(),
             vendor_id: 0x8086,
             device_id: 0x0d93,
+            class: 0x05_02_10,
             mailboxes: vec![DOE],
         }]
     );

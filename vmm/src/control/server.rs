@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -177,25 +177,7 @@ impl MutEventSubscriber for ControlServer {
 /// Blocks SIGHUP in the calling thread (and so in every thread it creates later) and
 /// returns a signalfd that reads it. Call it on the main thread before any thread starts.
 pub fn sighup_fd() -> io::Result<OwnedFd> {
-    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid sigset_t owned by this frame.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-    }
-    // SAFETY: `set` is initialised; the old mask is not asked for (null).
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    // SAFETY: -1 asks for a new signalfd; `set` is initialised; the flags are valid.
-    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` was just returned by signalfd and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    doe_proxy::signals::blocked_signalfd(&[libc::SIGHUP])
 }
 
 /// Reloads the policy on SIGHUP.

@@ -7,7 +7,8 @@ use doe_proxy::protocol::ProtocolId;
 use serde::Serialize;
 
 use crate::exit::ToolError;
-use crate::{open, MailboxArgs};
+use crate::target::Target;
+use crate::MailboxArgs;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -23,21 +24,30 @@ struct Report<'a> {
 
 /// Runs `doectl cdat`. With `no_discovery` (which needs `--mailbox`), the requests go to
 /// that mailbox without asking its Discovery first.
-pub fn run(bdf: Bdf, args: &MailboxArgs, no_discovery: bool) -> Result<(), ToolError> {
+pub fn run(
+    target: &mut Target,
+    bdf: Bdf,
+    args: &MailboxArgs,
+    no_discovery: bool,
+) -> Result<(), ToolError> {
     // The mailbox offering CXL Table Access (the first, if several do).
     let mut chosen = None;
-    for offset in open::mailbox_offsets(bdf, args)? {
-        let mut mailbox = open::mailbox(bdf, offset, args)?;
-        if no_discovery || mailbox.discover()?.contains(&ProtocolId::CXL_TABLE_ACCESS) {
-            chosen = Some((offset, mailbox));
+    for offset in target.mailbox_offsets(bdf, args)? {
+        if no_discovery
+            || target
+                .open(bdf, offset, args)?
+                .discover()?
+                .contains(&ProtocolId::CXL_TABLE_ACCESS)
+        {
+            chosen = Some(offset);
             break;
         }
     }
-    let (offset, mut mailbox) = chosen.ok_or(ToolError::NoProtocol {
+    let offset = chosen.ok_or(ToolError::NoProtocol {
         bdf,
         protocol: ProtocolId::CXL_TABLE_ACCESS,
     })?;
-    let entries = cdat_read::read_cdat_entries(&mut mailbox)?;
+    let entries = cdat_read::read_cdat_entries(&mut target.open(bdf, offset, args)?)?;
     let table = CdatTable::from_entries(&entries)
         .map_err(|e| ToolError::Malformed(format!("CDAT: {e}")))?;
     let bytes: String = entries

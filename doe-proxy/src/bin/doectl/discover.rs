@@ -5,7 +5,8 @@ use doe_proxy::protocol::ProtocolId;
 use serde::Serialize;
 
 use crate::exit::ToolError;
-use crate::{open, MailboxArgs};
+use crate::target::Target;
+use crate::MailboxArgs;
 
 #[derive(Serialize)]
 struct Protocol {
@@ -38,13 +39,13 @@ fn protocol(p: ProtocolId) -> Protocol {
 }
 
 /// Runs `doectl discover`.
-pub fn run(bdf: Bdf, args: &MailboxArgs) -> Result<(), ToolError> {
+pub fn run(target: &mut Target, bdf: Bdf, args: &MailboxArgs) -> Result<(), ToolError> {
     let mut report = Report {
         device: bdf.to_string(),
         mailboxes: Vec::new(),
     };
-    for offset in open::mailbox_offsets(bdf, args)? {
-        let protocols = open::mailbox(bdf, offset, args)?.discover()?;
+    for offset in target.mailbox_offsets(bdf, args)? {
+        let protocols = target.open(bdf, offset, args)?.discover()?;
         report.mailboxes.push(MailboxReport {
             offset,
             protocols: protocols.into_iter().map(protocol).collect(),

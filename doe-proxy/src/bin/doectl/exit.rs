@@ -110,8 +110,8 @@ impl From<ScanError> for ToolError {
     }
 }
 
-impl From<CdatReadError> for ToolError {
-    fn from(e: CdatReadError) -> Self {
+impl<E: std::error::Error + Into<ToolError> + 'static> From<CdatReadError<E>> for ToolError {
+    fn from(e: CdatReadError<E>) -> Self {
         match e {
             CdatReadError::Mailbox(m) => m.into(),
             other => ToolError::Malformed(other.to_string()),

@@ -1,16 +1,21 @@
 //! `doectl`: the host user's DOE tool. `list` finds every function with DOE mailboxes,
 //! `discover` lists the protocols of each mailbox, `cdat` reads and decodes a CXL device's
-//! CDAT, `policy reload --vmm <socket>` has a running vmm re-read its policy, `stats --vmm
-//! <socket>` prints its counters. Human output
-//! by default, `--json` for scripts; exit codes in `exit.rs`.
+//! CDAT, `exchange` sends one raw object, `policy reload --vmm <socket>` has a running vmm
+//! re-read its policy, `stats --vmm <socket>` prints its counters. With `--socket <path>`
+//! the mailbox commands go through a mediator's DOE socket (`vmm --doe-socket`,
+//! `doe-proxyd`) instead of the registers. Human output by default, `--json` for scripts;
+//! exit codes in `exit.rs`.
 
 mod cdat;
 mod discover;
+mod exchange;
 mod exit;
 mod list;
+mod list_socket;
 mod open;
 mod policy;
 mod stats;
+mod target;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,6 +32,10 @@ use exit::ToolError;
     about = "Use the PCIe DOE mailboxes of a function from the host"
 )]
 struct Cli {
+    /// Go through this DOE socket (`vmm --doe-socket`, `doe-proxyd --socket`) instead of
+    /// the function's registers: list, discover, cdat and exchange.
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -83,6 +92,19 @@ enum Command {
         #[arg(long, requires = "mailbox")]
         no_discovery: bool,
     },
+    /// Send one request object and print the response object.
+    Exchange {
+        /// The function, e.g. 0000:0d:00.0.
+        bdf: Bdf,
+        /// The request's protocol, vvvv:tt in hex (e.g. 0001:01 for CMA/SPDM).
+        #[arg(value_parser = exchange::parse_protocol)]
+        protocol: doe_proxy::protocol::ProtocolId,
+        /// The request's payload, hex bytes (padded with zeros to whole dwords).
+        #[arg(value_parser = exchange::parse_payload, default_value = "")]
+        payload: Vec<u8>,
+        #[command(flatten)]
+        args: MailboxArgs,
+    },
     /// Talk to a running vmm about its DOE policy.
     Policy {
         #[command(subcommand)]
@@ -97,6 +119,9 @@ enum Command {
     },
 }
 
+/// How long `list --socket` waits for the server's answer.
+const LIST_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Parses `0x190` or `400`.
 fn parse_offset(text: &str) -> Result<u16, String> {
     let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
@@ -108,14 +133,30 @@ fn parse_offset(text: &str) -> Result<u16, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let socket = cli.socket.as_ref();
     let result = match cli.command {
-        Command::List { json } => list::run(json),
-        Command::Discover { bdf, args } => discover::run(bdf, &args),
+        Command::List { json } => match socket {
+            None => list::run(json),
+            Some(path) => doe_proxy::socket::SocketClient::connect(path, LIST_PATIENCE)
+                .map_err(ToolError::from)
+                .and_then(|mut client| list_socket::run(&mut client, json)),
+        },
+        Command::Discover { bdf, args } => {
+            target::Target::new(socket, &args).and_then(|mut t| discover::run(&mut t, bdf, &args))
+        }
         Command::Cdat {
             bdf,
             args,
             no_discovery,
-        } => cdat::run(bdf, &args, no_discovery),
+        } => target::Target::new(socket, &args)
+            .and_then(|mut t| cdat::run(&mut t, bdf, &args, no_discovery)),
+        Command::Exchange {
+            bdf,
+            protocol,
+            payload,
+            args,
+        } => target::Target::new(socket, &args)
+            .and_then(|mut t| exchange::run(&mut t, bdf, &args, protocol, &payload)),
         Command::Policy { command } => policy::run(&command),
         Command::Stats { vmm } => stats::run(&vmm),
     };

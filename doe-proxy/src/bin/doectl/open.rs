@@ -8,20 +8,23 @@ use doe_proxy::sysfs_scan;
 use crate::exit::ToolError;
 use crate::MailboxArgs;
 
-/// The DOE offsets of `bdf` to use: the one given with `--mailbox` (checked), or all.
-pub fn mailbox_offsets(bdf: Bdf, args: &MailboxArgs) -> Result<Vec<u16>, ToolError> {
-    let function = sysfs_scan::examine_sysfs(bdf)?;
-    if function.mailboxes.is_empty() {
+/// Every DOE offset of `bdf`, from its config space.
+pub fn all_offsets(bdf: Bdf) -> Result<Vec<u16>, ToolError> {
+    Ok(sysfs_scan::examine_sysfs(bdf)?.mailboxes)
+}
+
+/// Of `all` (the offsets of `bdf`), the one given with `--mailbox` (checked), or all.
+pub fn pick_offsets(bdf: Bdf, all: Vec<u16>, wanted: Option<u16>) -> Result<Vec<u16>, ToolError> {
+    if all.is_empty() {
         return Err(ToolError::NoDoe(bdf));
     }
-    match args.mailbox {
-        None => Ok(function.mailboxes),
-        Some(offset) if function.mailboxes.contains(&offset) => Ok(vec![offset]),
+    match wanted {
+        None => Ok(all),
+        Some(offset) if all.contains(&offset) => Ok(vec![offset]),
         Some(offset) => Err(ToolError::NoMailboxAt {
             bdf,
             offset,
-            have: function
-                .mailboxes
+            have: all
                 .iter()
                 .map(|o| format!("{o:#x}"))
                 .collect::<Vec<_>>()
