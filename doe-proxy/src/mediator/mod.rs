@@ -32,7 +32,8 @@
 //! - **Shutdown** ([`Mediator::shutdown`] or drop) lets the running exchange finish and
 //!   answers every queued submission [`ExchangeError::ShuttingDown`].
 //! - **Scheduling hook.** A [`Scheduler`] sees each request (client, protocol, dwords)
-//!   before it runs and may run, defer or deny it; SPDM leases plug in there.
+//!   before it runs and may run, defer or deny it, or answer it itself; SPDM leases plug
+//!   in there.
 //!
 //! [`register`]: Mediator::register
 
@@ -47,6 +48,8 @@ mod scheduler;
 mod state;
 mod worker;
 
+#[cfg(test)]
+mod answer_tests;
 #[cfg(test)]
 mod tests;
 
