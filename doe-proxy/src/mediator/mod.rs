@@ -59,6 +59,8 @@ mod answer_tests;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
+mod scripted_spdm;
+#[cfg(test)]
 mod tests;
 
 pub use client::MediatorClient;
