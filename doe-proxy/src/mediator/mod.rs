@@ -57,6 +57,8 @@ mod worker;
 #[cfg(test)]
 mod answer_tests;
 #[cfg(test)]
+mod lease_mediator_tests;
+#[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
 mod scripted_spdm;
