@@ -57,7 +57,11 @@ mod worker;
 #[cfg(test)]
 mod answer_tests;
 #[cfg(test)]
+mod lease_interleave_tests;
+#[cfg(test)]
 mod lease_mediator_tests;
+#[cfg(test)]
+mod lease_rig;
 #[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
