@@ -1,5 +1,7 @@
 //! How a mediator is set up.
 
+use super::lease::{LeaseConfig, SpdmLeases};
+use super::scheduler::{AdmitAll, Scheduler};
 use crate::protocol::MAX_OBJECT_DWORDS;
 
 /// Submissions a client may have queued (not counting the one running) by default:
@@ -33,6 +35,21 @@ pub struct MediatorConfig {
     pub reset_on_start: bool,
     /// Run at the start of the worker and of the notifier thread; `None` by default.
     pub on_thread_start: Option<ThreadStartHook>,
+    /// SPDM leases ([`SpdmLeases`]): `Some` switches them on with that configuration,
+    /// `None` (the default) leaves clients' SPDM requests interleaved as they come
+    /// ([`AdmitAll`]). Used by [`Mediator::start`](super::Mediator::start);
+    /// [`Mediator::start_with`](super::Mediator::start_with) takes its scheduler instead.
+    pub spdm_leases: Option<LeaseConfig>,
+}
+
+impl MediatorConfig {
+    /// The scheduler [`MediatorConfig::spdm_leases`] asks for.
+    pub fn scheduler(&self) -> Box<dyn Scheduler> {
+        match self.spdm_leases {
+            Some(leases) => Box::new(SpdmLeases::new(leases)),
+            None => Box::new(AdmitAll),
+        }
+    }
 }
 
 impl Default for MediatorConfig {
@@ -42,6 +59,7 @@ impl Default for MediatorConfig {
             max_request_dwords: MAX_OBJECT_DWORDS,
             reset_on_start: true,
             on_thread_start: None,
+            spdm_leases: None,
         }
     }
 }

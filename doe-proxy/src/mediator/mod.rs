@@ -32,7 +32,12 @@
 //! - **Shutdown** ([`Mediator::shutdown`] or drop) lets the running exchange finish and
 //!   answers every queued submission [`ExchangeError::ShuttingDown`].
 //! - **Scheduling hook.** A [`Scheduler`] sees each request (client, protocol, dwords)
-//!   before it runs and may run, defer or deny it; SPDM leases plug in there.
+//!   before it runs and may run, defer or deny it, or answer it itself.
+//! - **SPDM leases** ([`SpdmLeases`], switched on by [`MediatorConfig::spdm_leases`]): a
+//!   client's GET_VERSION gives it the CMA/SPDM responder until its sequence ends (or an
+//!   idle timeout, or it goes away); meanwhile the others' SPDM requests wait, other
+//!   protocols keep flowing, and a client whose connection was reset under it is answered
+//!   SPDM ERROR RequestResynch.
 //!
 //! [`register`]: Mediator::register
 
@@ -42,11 +47,25 @@ mod config;
 mod device;
 mod error;
 mod ids;
+mod lease;
 mod owner;
 mod scheduler;
+mod spdm;
 mod state;
 mod worker;
 
+#[cfg(test)]
+mod answer_tests;
+#[cfg(test)]
+mod lease_interleave_tests;
+#[cfg(test)]
+mod lease_mediator_tests;
+#[cfg(test)]
+mod lease_rig;
+#[cfg(test)]
+mod lease_tests;
+#[cfg(test)]
+mod scripted_spdm;
 #[cfg(test)]
 mod tests;
 
@@ -55,5 +74,6 @@ pub use completion::{Completion, ExchangeResult};
 pub use config::{MediatorConfig, MediatorThread, ThreadStartHook};
 pub use error::{ExchangeError, MediatorError};
 pub use ids::{ClientId, SubmissionId};
+pub use lease::{LeaseConfig, SpdmLeases};
 pub use owner::Mediator;
 pub use scheduler::{Admission, AdmitAll, Candidate, Scheduler};

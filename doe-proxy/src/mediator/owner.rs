@@ -11,7 +11,7 @@ use super::client::MediatorClient;
 use super::completion::Completion;
 use super::config::{MediatorConfig, MediatorThread};
 use super::error::{ExchangeError, MediatorError};
-use super::scheduler::{AdmitAll, Scheduler};
+use super::scheduler::Scheduler;
 use super::state::State;
 use super::worker::{run_notifier, run_worker, Shared};
 use crate::config_space::ConfigSpace;
@@ -42,15 +42,18 @@ impl fmt::Debug for Mediator {
 
 impl Mediator {
     /// Takes `mailbox`, resets it (if configured), runs Discovery once and caches the
-    /// result, and starts serving clients with the default scheduler ([`AdmitAll`]).
+    /// result, and starts serving clients with the scheduler the configuration asks for
+    /// ([`MediatorConfig::scheduler`]: SPDM leases if
+    /// [`spdm_leases`](MediatorConfig::spdm_leases) is set, else [`AdmitAll`](super::AdmitAll)).
     pub fn start<C>(mailbox: Mailbox<C>, config: MediatorConfig) -> Result<Self, MediatorError>
     where
         C: ConfigSpace + Send + 'static,
     {
-        Self::start_with(mailbox, config, Box::new(AdmitAll))
+        Self::start_with(mailbox, config, config.scheduler())
     }
 
-    /// [`Mediator::start`] with a scheduling hook (e.g. SPDM leases).
+    /// [`Mediator::start`] with a scheduling hook of the caller's; `config.spdm_leases`
+    /// is not used.
     pub fn start_with<C>(
         mut mailbox: Mailbox<C>,
         config: MediatorConfig,

@@ -29,7 +29,7 @@ pub struct Candidate<'a> {
 }
 
 /// What to do with a [`Candidate`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
     /// Run it on the device now.
     Run,
@@ -38,6 +38,10 @@ pub enum Admission {
     /// Answer it [`ExchangeError::Denied`](super::ExchangeError::Denied) without
     /// touching the device.
     Deny,
+    /// Answer it with this response object (whole, header included) without touching
+    /// the device, as if the device had answered it (e.g. an SPDM ERROR for a requester
+    /// whose connection was reset under it). [`Scheduler::completed`] is not called for it.
+    Answer(Vec<u32>),
 }
 
 /// Decides, request by request, what runs on the physical mailbox. Called with the

@@ -291,7 +291,8 @@ impl State {
     }
 
     /// The next request to run, round-robin from the client after the last one served;
-    /// marks it as on the device. Requests the scheduler denies are answered here.
+    /// marks it as on the device. Requests the scheduler denies or answers itself are
+    /// answered here.
     /// Nothing while a request is on the device.
     pub(super) fn start_next(&mut self) -> Option<Job> {
         if self.in_flight.is_some() {
@@ -325,6 +326,14 @@ impl State {
                         let sink = slot.sink.clone();
                         debug!("DOE mediator: {client} {} denied", job.protocol);
                         self.notify(sink, job.submission, Err(ExchangeError::Denied));
+                    }
+                    Admission::Answer(response) => {
+                        let sink = slot.sink.clone();
+                        debug!(
+                            "DOE mediator: {client} {} answered by the scheduler",
+                            job.protocol
+                        );
+                        self.notify(sink, job.submission, Ok(response));
                     }
                     Admission::Defer => unreachable!("admit_head never yields Defer"),
                 }
