@@ -36,6 +36,7 @@ use crate::stats::VmStats;
 use crate::vcpu::{self, ExitHandlers};
 use crate::vfio::{self, bar_alloc::BarAllocator, VfioContext};
 use crate::{event_loop, vm};
+use doe_proxy::socket::{DoeService, DoeSocketServer, ServerConfig};
 
 /// The buses every device is attached to.
 struct Buses {
@@ -132,6 +133,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
                 admin: admin.clone(),
                 guest: cli.name.clone(),
                 completion_wait,
+                spdm_leases: cli.doe_spdm_leases == OnOff::On,
             },
         },
         &assign,
@@ -166,6 +168,20 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         cli.cpus,
         cli.memory >> 20
     );
+    // Bound before the vCPUs run (a socket another process serves fails vmm here) and
+    // before the event loop's seccomp filter (the bind and its chmod).
+    let doe_socket = cli
+        .doe_socket
+        .as_ref()
+        .map(|path| {
+            let service = Arc::new(DoeService::new(admin.clone(), assigned.doe_mailboxes()));
+            let config = ServerConfig {
+                mode: cli.doe_socket_mode,
+                ..ServerConfig::new(path)
+            };
+            DoeSocketServer::bind(config, service).map_err(Error::DoeSocket)
+        })
+        .transpose()?;
     for v in vcpus {
         v.spawn()?;
     }
@@ -175,7 +191,10 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         admin: admin.clone(),
         stats,
     };
-    let admin_subscribers = admin_subscribers(control, sighup, listener)?;
+    let mut admin_subscribers = admin_subscribers(control, sighup, listener)?;
+    if let Some(server) = doe_socket {
+        admin_subscribers.push(Arc::new(Mutex::new(server)));
+    }
     crate::seccomp::apply(crate::seccomp::ThreadKind::EventLoop)?;
     let reason = event_loop::run(exit, Some(serial.clone()), admin_subscribers)?;
     serial.lock().unwrap_or_else(|e| e.into_inner()).flush();

@@ -46,6 +46,15 @@ pub struct Cli {
     /// Path of the control socket (a line protocol: `policy reload`, `policy show`).
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
+    /// Share the assigned functions' DOE mailboxes with host users through this socket
+    /// while the guest runs (`doectl --socket <path>`; the protocol is doe-proxy's, see
+    /// doe-proxy/README.md). Host users are identified by their uid/gid and judged by
+    /// the same policy as the guest.
+    #[arg(long, value_name = "PATH")]
+    pub doe_socket: Option<PathBuf>,
+    /// The DOE socket's file mode, octal.
+    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = parse_socket_mode)]
+    pub doe_socket_mode: u32,
     /// The DOE policy file (TOML); the built-in default policy when absent.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
@@ -62,6 +71,11 @@ pub struct Cli {
     /// pops) instead of exiting on each: `on` or `off`.
     #[arg(long, value_name = "on|off", default_value = "on", value_enum)]
     pub doe_exit_coalescing: OnOff,
+    /// SPDM leases on each physical mailbox: a client's GET_VERSION holds the responder
+    /// until its sequence ends (or 2 s idle), other clients' CMA/SPDM requests wait, so
+    /// nobody's SPDM connection is reset under it: `on` or `off`.
+    #[arg(long, value_name = "on|off", default_value = "on", value_enum)]
+    pub doe_spdm_leases: OnOff,
     /// The longest a vCPU waits, in microseconds, for the result of its guest's DOE
     /// exchange after the guest's Go or Status read (so Linux finds Data Object Ready at
     /// its first read and never sleeps its poll interval); 0: never wait.
@@ -207,6 +221,15 @@ pub fn parse_serial(s: &str) -> Result<SerialTarget, String> {
         "" => Err("the serial target must be 'stdout' or a file path".to_owned()),
         "stdout" => Ok(SerialTarget::Stdout),
         path => Ok(SerialTarget::File(PathBuf::from(path))),
+    }
+}
+
+/// Parses `--doe-socket-mode`: octal permission bits, e.g. `0660`.
+pub fn parse_socket_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!("`{text}` is not a file mode (octal, e.g. 0660)")),
     }
 }
 

@@ -58,6 +58,9 @@ pub enum Error {
     /// The DOE policy file (its message carries `file:line:col`).
     #[error(transparent)]
     Policy(#[from] policies::PolicyError),
+    /// The DOE socket (`--doe-socket`) could not be served.
+    #[error("DOE socket: {0}")]
+    DoeSocket(#[source] doe_proxy::socket::ServerError),
     /// The audit log file.
     #[error("cannot open audit log {path}: {source}")]
     AuditOutput {

@@ -23,8 +23,9 @@ use devices::vfio::{BackendConfigSpace, PassthroughBackend};
 use doe_proxy::config_space::ConfigSpace;
 use doe_proxy::ext_cap::{find_doe_mailboxes, EXT_CAP_START};
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
-use doe_proxy::mediator::{Mediator, MediatorConfig, MediatorThread};
+use doe_proxy::mediator::{LeaseConfig, Mediator, MediatorConfig, MediatorThread};
 use doe_proxy::protocol::MAX_OBJECT_DWORDS;
+use doe_proxy::socket::ServedMailbox;
 use policies::{Action, ClientIdentity, FunctionId, Policy};
 
 pub use doe_proxy::admin::{AuditSink, DoeAdmin};
@@ -39,14 +40,17 @@ pub struct DoeContext {
     pub guest: String,
     /// How long a vCPU may wait for its guest's exchange (`--doe-completion-wait`).
     pub completion_wait: Duration,
+    /// Whether the mediators hold SPDM leases (`--doe-spdm-leases`).
+    pub spdm_leases: bool,
 }
 
-/// The virtual mailboxes of one function: the mediators (kept as long as the function)
-/// and, for each, the offset and the register model to put there.
+/// The virtual mailboxes of one function: the mediators (kept as long as the function;
+/// also served to host users by `--doe-socket`) and, for each, the offset and the
+/// register model to put there.
 #[derive(Debug, Default)]
 pub struct VirtualMailboxes {
-    /// One per physical mailbox served.
-    pub mediators: Vec<Mediator>,
+    /// One per physical mailbox served, with its function's identity.
+    pub mediators: Vec<ServedMailbox>,
     /// `(offset, model)` for `PassthroughBuilder::virtualise_extended`.
     pub handlers: Vec<(u16, VirtualDoe)>,
 }
@@ -78,6 +82,8 @@ where
     let Some(function) = function_id(&cfg, bdf) else {
         return VirtualMailboxes::default();
     };
+    // For host users' listings only: a function whose class cannot be read lists 0.
+    let class = cfg.read_u32(PCI_CLASS_REVISION).map_or(0, |v| v >> 8);
     let client = ClientIdentity::guest(ctx.guest.clone());
     let config = VirtualDoeConfig {
         max_object_dwords: max_object_dwords(&ctx.admin.policy(), &client, &function),
@@ -94,6 +100,7 @@ where
         };
         let mediator_config = MediatorConfig {
             on_thread_start: Some(mediator_thread_start),
+            spdm_leases: ctx.spdm_leases.then(LeaseConfig::default),
             ..MediatorConfig::default()
         };
         let mediator = match Mediator::start(mailbox, mediator_config) {
@@ -116,13 +123,20 @@ where
             Ok(model) => {
                 log::info!("{bdf}: DOE at {offset:#x} virtualised");
                 out.handlers.push((offset, model));
-                out.mediators.push(mediator);
+                out.mediators.push(ServedMailbox {
+                    function,
+                    class,
+                    mediator: Arc::new(mediator),
+                });
             }
             Err(e) => log::warn!("{bdf}: DOE at {offset:#x} hidden from the guest: {e}"),
         }
     }
     out
 }
+
+/// Config offset of Revision ID and Class Code.
+const PCI_CLASS_REVISION: u16 = 0x08;
 
 /// The function's policy identity: its host address and vendor:device.
 fn function_id(cfg: &impl ConfigSpace, bdf: &str) -> Option<FunctionId> {

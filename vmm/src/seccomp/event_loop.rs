@@ -8,9 +8,9 @@
 //! created, at the end.
 
 use libc::{
-    SYS_accept4, SYS_close, SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_fstat, SYS_lseek,
-    SYS_newfstatat, SYS_openat, SYS_read, SYS_readlink, SYS_recvfrom, SYS_sendto, SYS_statx,
-    SYS_unlink,
+    SYS_accept4, SYS_close, SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_fstat,
+    SYS_getsockopt, SYS_lseek, SYS_newfstatat, SYS_openat, SYS_read, SYS_readlink, SYS_recvfrom,
+    SYS_sendto, SYS_statx, SYS_unlink,
 };
 use seccompiler::BackendError;
 
@@ -43,6 +43,10 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         allow(SYS_accept4),
         allow(SYS_recvfrom),
         allow(SYS_sendto),
+        // DOE socket (`--doe-socket`): a host user's uid/gid (SO_PEERCRED), read when it
+        // connects (its supplementary groups come from /proc/<pid>/status: the read-only
+        // openat below).
+        allow(SYS_getsockopt),
         // Policy reload (SIGHUP or `policy reload`): open the policy file read-only —
         // no O_WRONLY, O_RDWR, O_CREAT, O_TRUNC or O_APPEND.
         without_bits(
@@ -62,8 +66,12 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         // When the loop ends, the VM's fds (epoll, eventfds, VM, KVM, VFIO) are closed;
         // a control-socket client that hung up; the policy file after a reload.
         allow(SYS_close),
-        // When the loop ends the assigned functions are released, in drop order (VFIO):
+        // ioctl: the DOE socket's connections are made non-blocking; when the loop ends the
+        // assigned functions are released, in drop order (VFIO):
         ioctls(&[
+            // 0x5421: the DOE socket makes each accepted connection non-blocking
+            // (std's set_nonblocking).
+            libc::FIONBIO as libc::c_ulong,
             // 0x4020AE46: the memory slots of mmap'ed BARs are deleted (the BAR mappings
             // themselves go with munmap).
             KVM_SET_USER_MEMORY_REGION(),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use devices::doe::DOE_CAP_SIZEOF;
 use devices::vfio::{intx_pin, PassthroughBuilder, PassthroughFunction};
-use doe_proxy::mediator::Mediator;
+use doe_proxy::socket::ServedMailbox;
 use kvm_ioctls::VmFd;
 use vfio_ioctls::{VfioContainer, VfioDevice, VfioOps};
 
@@ -58,7 +58,7 @@ pub struct VfioContext<'a> {
 #[derive(Default)]
 pub struct Assigned {
     dma: Option<Arc<DmaGate>>,
-    mediators: Vec<Mediator>,
+    mediators: Vec<ServedMailbox>,
     backends: Vec<Arc<VfioBackend>>,
     container: Option<Arc<VfioContainer>>,
     doe_zones: Vec<u64>,
@@ -81,6 +81,12 @@ impl Assigned {
     /// Status, Write and Read Data Mailbox) start.
     pub fn doe_data_zones(&self) -> &[u64] {
         &self.doe_zones
+    }
+
+    /// The physical DOE mailboxes of the assigned functions, with their mediators, for
+    /// `--doe-socket`.
+    pub fn doe_mailboxes(&self) -> Vec<ServedMailbox> {
+        self.mediators.clone()
     }
 
     /// Keeps the DMA mappings, the devices and the container until the process exits,
@@ -129,7 +135,7 @@ fn attach_one(
     dma: &Arc<DmaGate>,
     checked: &Checked,
     doe_zones: &mut Vec<u64>,
-) -> Result<(Arc<VfioBackend>, Vec<Mediator>), VfioError> {
+) -> Result<(Arc<VfioBackend>, Vec<ServedMailbox>), VfioError> {
     let bdf = checked.bdf.to_string();
     let ops: Arc<dyn VfioOps> = container.clone();
     let device =

@@ -138,8 +138,9 @@ mod tests {
             "the waiter returned before the mapping ended"
         );
         gate.finish(Ok(Duration::from_millis(7)));
-        let waited = waiter.join().unwrap().unwrap();
-        assert!(waited >= Duration::from_millis(50), "waited {waited:?}");
+        // How long it waited depends on when its thread ran (a loaded machine may start
+        // it late), so only the outcome is checked, not the duration.
+        assert!(waiter.join().unwrap().is_ok());
         assert_eq!(gate.state(), DmaState::Mapped(Duration::from_millis(7)));
         // Later writes pass at once.
         assert_eq!(gate.wait(), Ok(Duration::ZERO));

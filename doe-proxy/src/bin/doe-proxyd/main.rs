@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use doe_proxy::admin::{AuditTarget, DoeAdmin};
-use doe_proxy::mediator::MediatorConfig;
+use doe_proxy::mediator::{LeaseConfig, MediatorConfig};
 use doe_proxy::pci_address::Bdf;
 use doe_proxy::signals::{blocked_signalfd, read_signals};
 use doe_proxy::socket::{DoeService, DoeSocketServer, ServerConfig};
@@ -47,6 +47,13 @@ struct Cli {
     /// Serve a function even when its kernel driver may use DOE itself.
     #[arg(long)]
     force: bool,
+    /// Switch SPDM leases off: clients' CMA/SPDM requests interleave freely (one client's
+    /// GET_VERSION then resets another's connection on the responder).
+    #[arg(long)]
+    no_spdm_leases: bool,
+    /// How long a lease outlives its holder's last SPDM exchange, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    lease_idle_ms: u64,
 }
 
 fn parse_mode(text: &str) -> Result<u32, String> {
@@ -106,9 +113,15 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
         .open()
         .map_err(|e| usage(format!("audit log: {e}")))?;
     let admin = DoeAdmin::load(cli.policy.as_deref(), audit).map_err(|e| usage(e.to_string()))?;
+    let mediator_config = MediatorConfig {
+        spdm_leases: (!cli.no_spdm_leases).then_some(LeaseConfig {
+            idle_timeout: std::time::Duration::from_millis(cli.lease_idle_ms),
+        }),
+        ..MediatorConfig::default()
+    };
     let mut mailboxes = Vec::new();
     for &bdf in &cli.functions {
-        mailboxes.extend(serve::serve_function(bdf, &MediatorConfig::default()).map_err(failure)?);
+        mailboxes.extend(serve::serve_function(bdf, mediator_config).map_err(failure)?);
     }
     let service = Arc::new(DoeService::new(admin.clone(), mailboxes));
     let config = ServerConfig {

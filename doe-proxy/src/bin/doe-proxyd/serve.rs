@@ -41,7 +41,7 @@ pub fn refusal(bdf: Bdf) -> Option<String> {
 }
 
 /// Starts a mediator for every DOE mailbox of `bdf`.
-pub fn serve_function(bdf: Bdf, config: &MediatorConfig) -> Result<Vec<ServedMailbox>, String> {
+pub fn serve_function(bdf: Bdf, config: MediatorConfig) -> Result<Vec<ServedMailbox>, String> {
     let cfg = SysfsConfig::open(&bdf, Access::ReadWrite).map_err(|e| format!("{bdf}: {e}"))?;
     let ids = cfg.read_u32(0).map_err(|e| format!("{bdf}: {e}"))?;
     let class = cfg.read_u32(0x08).map_err(|e| format!("{bdf}: {e}"))? >> 8;
@@ -56,7 +56,7 @@ pub fn serve_function(bdf: Bdf, config: &MediatorConfig) -> Result<Vec<ServedMai
         let own = SysfsConfig::open(&bdf, Access::ReadWrite).map_err(|e| format!("{bdf}: {e}"))?;
         let mailbox = Mailbox::new(own, offset, MailboxConfig::default())
             .map_err(|e| format!("{bdf} DOE at {offset:#x}: {e}"))?;
-        let mediator = Mediator::start(mailbox, config.clone())
+        let mediator = Mediator::start(mailbox, config)
             .map_err(|e| format!("{bdf} DOE at {offset:#x}: {e}"))?;
         log::info!(
             "{bdf}: DOE at {offset:#x} served ({})",
