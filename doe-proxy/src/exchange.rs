@@ -20,6 +20,14 @@ pub trait ObjectExchange {
     fn exchange(&mut self, request: &[u32]) -> Result<Vec<u32>, Self::Error>;
 }
 
+impl<X: ObjectExchange + ?Sized> ObjectExchange for &mut X {
+    type Error = X::Error;
+
+    fn exchange(&mut self, request: &[u32]) -> Result<Vec<u32>, X::Error> {
+        (**self).exchange(request)
+    }
+}
+
 impl<C: ConfigSpace> ObjectExchange for Mailbox<C> {
     type Error = MailboxError;
 

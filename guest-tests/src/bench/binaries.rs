@@ -35,6 +35,14 @@ pub const L1_BINARIES: &[Binary] = &[
         name: "doe-bench",
     },
     Binary {
+        package: "guest-tests",
+        name: "doe-stress",
+    },
+    Binary {
+        package: "doe-proxy",
+        name: "doe-proxyd",
+    },
+    Binary {
         package: "vmm",
         name: "vmm",
     },
@@ -53,6 +61,10 @@ pub const L2_BINARIES: &[Binary] = &[
     Binary {
         package: "guest-tests",
         name: "doe-bench",
+    },
+    Binary {
+        package: "guest-tests",
+        name: "doe-stress",
     },
     Binary {
         package: "guest-tests",
