@@ -39,6 +39,11 @@ pub enum ExchangeError {
     /// The client already has as many submissions queued as the mediator allows.
     #[error("too many queued submissions for this client (limit {0})")]
     QueueFull(usize),
+    /// The mailbox driver (or the device model under it) panicked during this exchange:
+    /// a bug, not the device's answer. The mediator caught the panic, aborted the
+    /// mailbox and serves the next request.
+    #[error("internal error in the mailbox driver: {0}")]
+    Internal(String),
 }
 
 impl ExchangeError {

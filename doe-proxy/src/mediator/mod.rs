@@ -40,6 +40,7 @@ mod client;
 mod completion;
 mod config;
 mod device;
+mod driver_panic;
 mod error;
 mod ids;
 mod owner;

@@ -48,7 +48,16 @@ impl Job {
 /// A request a client started on the device itself and left for the worker to finish.
 pub(super) struct HandedOver {
     pub(super) job: Job,
-    pub(super) pending: Pending,
+    pub(super) leftover: Leftover,
+}
+
+/// What a client's own run of a request left for the worker.
+pub(super) enum Leftover {
+    /// The rest of the exchange, as the driver stopped it.
+    Pending(Pending),
+    /// The driver panicked (with this message): the worker aborts the mailbox and
+    /// answers the request with an error.
+    Panicked(String),
 }
 
 /// One registered client.
@@ -279,10 +288,10 @@ impl State {
         Some(job)
     }
 
-    /// A client's own run of `job` stopped short (`pending`): the worker finishes it. It
+    /// A client's own run of `job` stopped short (`leftover`): the worker finishes it. It
     /// stays on the device meanwhile.
-    pub(super) fn hand_over(&mut self, job: Job, pending: Pending) {
-        self.handed_over = Some(HandedOver { job, pending });
+    pub(super) fn hand_over(&mut self, job: Job, leftover: Leftover) {
+        self.handed_over = Some(HandedOver { job, leftover });
     }
 
     /// The request a client handed over, for the worker.

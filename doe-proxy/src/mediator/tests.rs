@@ -658,3 +658,5 @@ fn shutdown_waits_for_a_driven_request() {
         Err(ExchangeError::ShuttingDown)
     );
 }
+
+mod panics;
