@@ -8,7 +8,7 @@ use super::driver_panic::{catch_panic, log_panic};
 use super::error::ExchangeError;
 use super::ids::{ClientId, SubmissionId};
 use super::state::{Job, Leftover};
-use super::worker::{deliver, log_outcome, Shared};
+use super::worker::{log_outcome, Shared};
 use crate::mailbox::Attempt;
 use crate::protocol::ProtocolId;
 
@@ -52,10 +52,12 @@ impl MediatorClient {
     /// Submits `request`, one whole data object (header included).
     ///
     /// `Err` is the submission's one result (nothing follows): a malformed or over-long
-    /// object, a full queue, a dead mailbox or a mediator shutting down. `Ok` names the
-    /// submission; its result reaches the client's completion sink exactly once, later
-    /// and on another thread. A Discovery request is answered from the cached Discovery
-    /// result without touching the device.
+    /// object, a full queue (as many results outstanding as
+    /// [`queue_depth`](super::MediatorConfig::queue_depth) allows), a dead mailbox or a
+    /// mediator shutting down. `Ok` names the submission; its result reaches the
+    /// client's completion sink exactly once, later and on another thread. A Discovery
+    /// request is answered from the cached Discovery result without touching the device;
+    /// until the notifier hands that answer over it counts against the same bound.
     pub fn submit(&self, request: Vec<u32>) -> Result<SubmissionId, ExchangeError> {
         let submission = self.submit_quiet(request)?;
         self.shared.wake_worker();
@@ -128,7 +130,7 @@ impl MediatorClient {
                     self.shared.wake_worker();
                 }
                 if let Some(notice) = notice {
-                    deliver(notice);
+                    notice.deliver();
                 }
             }
             Ok(Attempt::Pending(pending)) => self.hand_over(job, Leftover::Pending(pending)),

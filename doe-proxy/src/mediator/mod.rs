@@ -43,6 +43,7 @@ mod device;
 mod driver_panic;
 mod error;
 mod ids;
+mod notice;
 mod owner;
 mod scheduler;
 mod state;

@@ -660,3 +660,4 @@ fn shutdown_waits_for_a_driven_request() {
 }
 
 mod panics;
+mod queue_bound;

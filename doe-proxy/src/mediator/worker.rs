@@ -3,7 +3,6 @@
 //! the notifier, which delivers the answers that need no device (Discovery from the cache,
 //! cancellations, refusals at shutdown or of a dead mailbox).
 
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -14,7 +13,8 @@ use super::completion::ExchangeResult;
 use super::device::Device;
 use super::driver_panic::{answer_panic, catch_panic, log_panic};
 use super::error::ExchangeError;
-use super::state::{HandedOver, Job, Leftover, Notice, State};
+use super::notice::CountedNotice;
+use super::state::{HandedOver, Job, Leftover, State};
 
 /// The state, the condition the worker sleeps on, and the physical mailbox.
 pub(super) struct Shared {
@@ -75,7 +75,7 @@ pub(super) fn run_worker(shared: Arc<Shared>) {
         // (a vCPU writing Go holds its mailbox's registers) submits under the state lock.
         let notice = shared.lock().finish(&job, outcome);
         if let Some(notice) = notice {
-            deliver(notice);
+            notice.deliver();
         }
     }
     debug!("DOE mediator [{cap_offset:#x}]: worker stopped");
@@ -176,21 +176,8 @@ fn next_work(shared: &Shared) -> Option<Work> {
 }
 
 /// Delivers results until the channel closes.
-pub(super) fn run_notifier(notices: Receiver<Notice>) {
+pub(super) fn run_notifier(notices: Receiver<CountedNotice>) {
     for notice in notices {
-        deliver(notice);
-    }
-}
-
-/// Hands one result to its client's sink. A sink that panics is logged and the others
-/// keep being served.
-pub(super) fn deliver(notice: Notice) {
-    let Notice {
-        sink,
-        submission,
-        result,
-    } = notice;
-    if panic::catch_unwind(AssertUnwindSafe(|| sink.complete(submission, result))).is_err() {
-        warn!("DOE mediator: a completion sink panicked on {submission}");
+        notice.deliver();
     }
 }
