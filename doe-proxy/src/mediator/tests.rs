@@ -659,5 +659,7 @@ fn shutdown_waits_for_a_driven_request() {
     );
 }
 
+mod fairness;
 mod panics;
 mod queue_bound;
+mod stress;
