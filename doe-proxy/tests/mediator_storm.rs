@@ -123,18 +123,21 @@ fn run_storm(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Discovery { client, index } => {
                 slot_of(client, &mut clients, &mut generations);
                 let (handle, generation, ids) = clients[client].as_mut().unwrap();
-                let id = handle
-                    .submit(DiscoveryRequest { index, version: 0 }.encode())
-                    .unwrap();
-                ids.push(id);
-                expected.insert(
-                    id,
-                    Expected {
-                        generation: *generation,
-                        response: None,
-                        cancelled: false,
-                    },
-                );
+                // Discovery counts against the same bound as queued requests.
+                match handle.submit(DiscoveryRequest { index, version: 0 }.encode()) {
+                    Ok(id) => {
+                        ids.push(id);
+                        expected.insert(
+                            id,
+                            Expected {
+                                generation: *generation,
+                                response: None,
+                                cancelled: false,
+                            },
+                        );
+                    }
+                    Err(e) => prop_assert_eq!(e, ExchangeError::QueueFull(QUEUE_DEPTH)),
+                }
             }
             Op::Malformed { client } => {
                 slot_of(client, &mut clients, &mut generations);

@@ -4,9 +4,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::driver_panic::{catch_panic, log_panic};
 use super::error::ExchangeError;
 use super::ids::{ClientId, SubmissionId};
-use super::worker::{deliver, log_outcome, Shared};
+use super::state::{Job, Leftover};
+use super::worker::{log_outcome, Shared};
 use crate::mailbox::Attempt;
 use crate::protocol::ProtocolId;
 
@@ -50,10 +52,12 @@ impl MediatorClient {
     /// Submits `request`, one whole data object (header included).
     ///
     /// `Err` is the submission's one result (nothing follows): a malformed or over-long
-    /// object, a full queue, a dead mailbox or a mediator shutting down. `Ok` names the
-    /// submission; its result reaches the client's completion sink exactly once, later
-    /// and on another thread. A Discovery request is answered from the cached Discovery
-    /// result without touching the device.
+    /// object, a full queue (as many results outstanding as
+    /// [`queue_depth`](super::MediatorConfig::queue_depth) allows), a dead mailbox or a
+    /// mediator shutting down. `Ok` names the submission; its result reaches the
+    /// client's completion sink exactly once, later and on another thread. A Discovery
+    /// request is answered from the cached Discovery result without touching the device;
+    /// until the notifier hands that answer over it counts against the same bound.
     pub fn submit(&self, request: Vec<u32>) -> Result<SubmissionId, ExchangeError> {
         let submission = self.submit_quiet(request)?;
         self.shared.wake_worker();
@@ -85,7 +89,9 @@ impl MediatorClient {
     /// Returns `true` if this thread ran the request (to its end or until it handed it
     /// over); `false` if it could not (it was on the device already, or others come
     /// first: then the worker has been woken). Nothing of the
-    /// exactly-one-result rule changes: a cancellation meanwhile still wins.
+    /// exactly-one-result rule changes: a cancellation meanwhile still wins. A panic in
+    /// the driver is caught here and handed over too: the worker aborts the mailbox and
+    /// answers the request [`ExchangeError::Internal`].
     ///
     /// This is what makes an uncontended exchange cost what the bare driver costs: no
     /// thread wake-up at all when the device answers within `until`.
@@ -105,10 +111,14 @@ impl MediatorClient {
         let started = Instant::now();
         let (cap_offset, attempt) = {
             let mut device = self.shared.device();
-            (device.cap_offset(), device.attempt(&job.request, until))
+            let cap_offset = device.cap_offset();
+            (
+                cap_offset,
+                catch_panic(|| device.attempt(&job.request, until)),
+            )
         };
         match attempt {
-            Attempt::Done(result) => {
+            Ok(Attempt::Done(result)) => {
                 let outcome = result.map_err(|e| ExchangeError::from_mailbox(&e));
                 log_outcome(cap_offset, &job, started, &outcome, "client");
                 let (notice, worker_needed) = {
@@ -120,15 +130,24 @@ impl MediatorClient {
                     self.shared.wake_worker();
                 }
                 if let Some(notice) = notice {
-                    deliver(notice);
+                    notice.deliver();
                 }
             }
-            Attempt::Pending(pending) => {
-                self.shared.lock().hand_over(job, pending);
-                self.shared.wake_worker();
+            Ok(Attempt::Pending(pending)) => self.hand_over(job, Leftover::Pending(pending)),
+            Err(message) => {
+                // The abort that follows may wait for the driver's abort timeout: the
+                // worker does it.
+                log_panic(cap_offset, &job, "client", &message);
+                self.hand_over(job, Leftover::Panicked(message));
             }
         }
         true
+    }
+
+    /// Leaves the rest of `job`, which this thread ran on the device, to the worker.
+    fn hand_over(&self, job: Job, leftover: Leftover) {
+        self.shared.lock().hand_over(job, leftover);
+        self.shared.wake_worker();
     }
 
     /// Cancels `submission` if it has no result yet, and returns whether it did. The

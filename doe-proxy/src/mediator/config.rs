@@ -4,8 +4,8 @@ use super::lease::{LeaseConfig, SpdmLeases};
 use super::scheduler::{AdmitAll, Scheduler};
 use crate::protocol::MAX_OBJECT_DWORDS;
 
-/// Submissions a client may have queued (not counting the one running) by default:
-/// a guest's virtual mailbox has at most one, a host tool a few.
+/// Results a client may have outstanding (see [`MediatorConfig::queue_depth`]) by
+/// default: a guest's virtual mailbox has at most one, a host tool a few.
 const DEFAULT_QUEUE_DEPTH: usize = 8;
 
 /// The mediator's threads, as an [`MediatorConfig::on_thread_start`] hook sees them.
@@ -25,7 +25,10 @@ pub type ThreadStartHook = fn(MediatorThread);
 /// A mediator's limits.
 #[derive(Debug, Clone, Copy)]
 pub struct MediatorConfig {
-    /// Submissions one client may have queued; one more is refused with
+    /// Results one client may have outstanding in the mediator: requests queued (not
+    /// counting the one on the device) plus answers waiting for the notifier (Discovery
+    /// from the cache, cancellations) until it hands them to the sink. A submission
+    /// beyond it, Discovery included, is refused with
     /// [`ExchangeError::QueueFull`](super::ExchangeError::QueueFull).
     pub queue_depth: usize,
     /// Largest request accepted, in dwords (at most 2^18, the DOE maximum).

@@ -16,6 +16,9 @@ pub(super) trait Device: Send {
     fn attempt(&mut self, request: &[u32], until: Instant) -> Attempt;
     /// The rest of an attempt, with the driver's timeouts and recovery.
     fn resume(&mut self, request: &[u32], pending: Pending) -> Result<Vec<u32>, MailboxError>;
+    /// Aborts whatever the instance is doing (after a run that panicked), with the
+    /// driver's abort timeout; a failed abort leaves the mailbox dead.
+    fn abort(&mut self) -> Result<(), MailboxError>;
     /// Offset of the DOE capability (for logs).
     fn cap_offset(&self) -> u16;
 }
@@ -31,6 +34,10 @@ impl<C: ConfigSpace + Send> Device for Mailbox<C> {
 
     fn resume(&mut self, request: &[u32], pending: Pending) -> Result<Vec<u32>, MailboxError> {
         Mailbox::resume(self, request, pending)
+    }
+
+    fn abort(&mut self) -> Result<(), MailboxError> {
+        Mailbox::abort(self)
     }
 
     fn cap_offset(&self) -> u16 {

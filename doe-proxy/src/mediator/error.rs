@@ -36,9 +36,16 @@ pub enum ExchangeError {
     /// The mediator is shutting down; nothing more is sent to the device.
     #[error("the DOE mediator is shutting down")]
     ShuttingDown,
-    /// The client already has as many submissions queued as the mediator allows.
-    #[error("too many queued submissions for this client (limit {0})")]
+    /// The client already has as many results outstanding as the mediator allows
+    /// ([`MediatorConfig::queue_depth`](super::MediatorConfig::queue_depth): requests
+    /// queued plus answers not yet handed over by the notifier).
+    #[error("too many outstanding submissions for this client (limit {0})")]
     QueueFull(usize),
+    /// The mailbox driver (or the device model under it) panicked during this exchange:
+    /// a bug, not the device's answer. The mediator caught the panic, aborted the
+    /// mailbox and serves the next request.
+    #[error("internal error in the mailbox driver: {0}")]
+    Internal(String),
 }
 
 impl ExchangeError {

@@ -13,17 +13,11 @@ use super::completion::{Completion, ExchangeResult};
 use super::config::MediatorConfig;
 use super::error::ExchangeError;
 use super::ids::{ClientId, SubmissionId};
+use super::notice::{ClientSink, CountedNotice, Notice};
 use super::scheduler::{Admission, Candidate, Scheduler};
 use crate::mailbox::Pending;
 use crate::protocol::discovery::{self, DiscoveryRequest};
 use crate::protocol::{DataObjectHeader, ProtocolId};
-
-/// A result on its way to a client's sink.
-pub(super) struct Notice {
-    pub(super) sink: Arc<dyn Completion>,
-    pub(super) submission: SubmissionId,
-    pub(super) result: ExchangeResult,
-}
 
 /// A request waiting for its turn, or running.
 #[derive(Debug)]
@@ -48,21 +42,38 @@ impl Job {
 /// A request a client started on the device itself and left for the worker to finish.
 pub(super) struct HandedOver {
     pub(super) job: Job,
-    pub(super) pending: Pending,
+    pub(super) leftover: Leftover,
+}
+
+/// What a client's own run of a request left for the worker.
+pub(super) enum Leftover {
+    /// The rest of the exchange, as the driver stopped it.
+    Pending(Pending),
+    /// The driver panicked (with this message): the worker aborts the mailbox and
+    /// answers the request with an error.
+    Panicked(String),
 }
 
 /// One registered client.
 struct ClientSlot {
     name: String,
-    sink: Arc<dyn Completion>,
+    sink: ClientSink,
     queue: VecDeque<Job>,
+}
+
+impl ClientSlot {
+    /// Results this client waits for that count against its bound: requests queued
+    /// (not the one on the device) and answers waiting in the notifier's channel.
+    fn outstanding(&self) -> usize {
+        self.queue.len() + self.sink.undelivered()
+    }
 }
 
 /// The request on the device.
 struct InFlight {
     client: ClientId,
     submission: SubmissionId,
-    sink: Arc<dyn Completion>,
+    sink: ClientSink,
     /// Its client already got its one result (Cancelled); the device's is dropped.
     answered: bool,
 }
@@ -79,7 +90,7 @@ pub(super) struct State {
     handed_over: Option<HandedOver>,
     shutting_down: bool,
     dead: bool,
-    notices: Option<Sender<Notice>>,
+    notices: Option<Sender<CountedNotice>>,
     scheduler: Box<dyn Scheduler>,
 }
 
@@ -88,7 +99,7 @@ impl State {
         config: MediatorConfig,
         discovered: Arc<[ProtocolId]>,
         scheduler: Box<dyn Scheduler>,
-        notices: Sender<Notice>,
+        notices: Sender<CountedNotice>,
     ) -> Self {
         State {
             config,
@@ -134,14 +145,16 @@ impl State {
             id,
             ClientSlot {
                 name,
-                sink,
+                sink: ClientSink::new(sink),
                 queue: VecDeque::new(),
             },
         );
         Ok(id)
     }
 
-    /// Queues `request` for `client`, or answers a Discovery request from the cache.
+    /// Queues `request` for `client`, or answers a Discovery request from the cache
+    /// (through the notifier). Either way refused with [`ExchangeError::QueueFull`] if
+    /// the client has as many results outstanding as the queue depth allows.
     pub(super) fn submit(
         &mut self,
         client: ClientId,
@@ -159,17 +172,23 @@ impl State {
             .clients
             .get_mut(&client)
             .ok_or(ExchangeError::ShuttingDown)?;
-        if protocol == ProtocolId::DISCOVERY {
-            let asked = DiscoveryRequest::decode(&request)
-                .map_err(|e| ExchangeError::Malformed(e.to_string()))?;
+        let discovery = if protocol == ProtocolId::DISCOVERY {
+            Some(
+                DiscoveryRequest::decode(&request)
+                    .map_err(|e| ExchangeError::Malformed(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        if slot.outstanding() >= depth {
+            return Err(ExchangeError::QueueFull(depth));
+        }
+        if let Some(asked) = discovery {
             let response = discovery::respond(&self.discovered, &asked).encode();
             let sink = slot.sink.clone();
             let submission = self.next_submission_id();
-            self.notify(sink, submission, Ok(response));
+            self.notify(&sink, submission, Ok(response));
             return Ok(submission);
-        }
-        if slot.queue.len() >= depth {
-            return Err(ExchangeError::QueueFull(depth));
         }
         let submission = SubmissionId(self.next_submission);
         self.next_submission += 1;
@@ -190,7 +209,7 @@ impl State {
             if let Some(index) = slot.queue.iter().position(|j| j.submission == submission) {
                 slot.queue.remove(index);
                 let sink = slot.sink.clone();
-                self.notify(sink, submission, Err(ExchangeError::Cancelled));
+                self.notify(&sink, submission, Err(ExchangeError::Cancelled));
                 return true;
             }
         }
@@ -202,7 +221,7 @@ impl State {
             {
                 flight.answered = true;
                 let sink = flight.sink.clone();
-                self.notify(sink, submission, Err(ExchangeError::Cancelled));
+                self.notify(&sink, submission, Err(ExchangeError::Cancelled));
                 true
             }
             _ => false,
@@ -216,17 +235,13 @@ impl State {
         };
         debug!("DOE mediator: {client} ({}) gone", slot.name);
         for job in slot.queue {
-            self.notify(
-                slot.sink.clone(),
-                job.submission,
-                Err(ExchangeError::Cancelled),
-            );
+            self.notify(&slot.sink, job.submission, Err(ExchangeError::Cancelled));
         }
         if let Some(flight) = &mut self.in_flight {
             if flight.client == client && !flight.answered {
                 flight.answered = true;
                 let (sink, submission) = (flight.sink.clone(), flight.submission);
-                self.notify(sink, submission, Err(ExchangeError::Cancelled));
+                self.notify(&sink, submission, Err(ExchangeError::Cancelled));
             }
         }
         self.scheduler.client_gone(client);
@@ -279,10 +294,10 @@ impl State {
         Some(job)
     }
 
-    /// A client's own run of `job` stopped short (`pending`): the worker finishes it. It
+    /// A client's own run of `job` stopped short (`leftover`): the worker finishes it. It
     /// stays on the device meanwhile.
-    pub(super) fn hand_over(&mut self, job: Job, pending: Pending) {
-        self.handed_over = Some(HandedOver { job, pending });
+    pub(super) fn hand_over(&mut self, job: Job, leftover: Leftover) {
+        self.handed_over = Some(HandedOver { job, leftover });
     }
 
     /// The request a client handed over, for the worker.
@@ -325,7 +340,7 @@ impl State {
                     Admission::Deny => {
                         let sink = slot.sink.clone();
                         debug!("DOE mediator: {client} {} denied", job.protocol);
-                        self.notify(sink, job.submission, Err(ExchangeError::Denied));
+                        self.notify(&sink, job.submission, Err(ExchangeError::Denied));
                     }
                     Admission::Answer(response) => {
                         let sink = slot.sink.clone();
@@ -333,7 +348,7 @@ impl State {
                             "DOE mediator: {client} {} answered by the scheduler",
                             job.protocol
                         );
-                        self.notify(sink, job.submission, Ok(response));
+                        self.notify(&sink, job.submission, Ok(response));
                     }
                     Admission::Defer => unreachable!("admit_head never yields Defer"),
                 }
@@ -360,11 +375,7 @@ impl State {
         self.scheduler.completed(&job.candidate(), &outcome);
         let mailbox_died = outcome == Err(ExchangeError::MailboxDead);
         let result = self.in_flight.take().and_then(|flight| {
-            (!flight.answered).then(|| Notice {
-                sink: flight.sink,
-                submission: flight.submission,
-                result: outcome,
-            })
+            (!flight.answered).then(|| flight.sink.notice(flight.submission, outcome))
         });
         if mailbox_died && !self.dead {
             self.dead = true;
@@ -387,7 +398,7 @@ impl State {
             }
         }
         for (sink, submission) in answered {
-            self.notify(sink, submission, Err(error.clone()));
+            self.notify(&sink, submission, Err(error.clone()));
         }
     }
 
@@ -402,14 +413,12 @@ impl State {
         id
     }
 
-    fn notify(&self, sink: Arc<dyn Completion>, submission: SubmissionId, result: ExchangeResult) {
+    /// Sends a result to the notifier; it counts for its client until the notifier
+    /// takes it.
+    fn notify(&self, sink: &ClientSink, submission: SubmissionId, result: ExchangeResult) {
         if let Some(notices) = &self.notices {
             // The receiver lives until the channel is closed at the very end.
-            let _ = notices.send(Notice {
-                sink,
-                submission,
-                result,
-            });
+            let _ = notices.send(sink.counted_notice(submission, result));
         }
     }
 }

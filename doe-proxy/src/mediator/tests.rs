@@ -658,3 +658,8 @@ fn shutdown_waits_for_a_driven_request() {
         Err(ExchangeError::ShuttingDown)
     );
 }
+
+mod fairness;
+mod panics;
+mod queue_bound;
+mod stress;

@@ -3,7 +3,6 @@
 //! the notifier, which delivers the answers that need no device (Discovery from the cache,
 //! cancellations, refusals at shutdown or of a dead mailbox).
 
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -12,8 +11,10 @@ use log::{debug, warn};
 
 use super::completion::ExchangeResult;
 use super::device::Device;
+use super::driver_panic::{answer_panic, catch_panic, log_panic};
 use super::error::ExchangeError;
-use super::state::{HandedOver, Job, Notice, State};
+use super::notice::CountedNotice;
+use super::state::{HandedOver, Job, Leftover, State};
 
 /// The state, the condition the worker sleeps on, and the physical mailbox.
 pub(super) struct Shared {
@@ -38,8 +39,10 @@ impl Shared {
     }
 
     /// Locks the physical mailbox. Only whoever has the request on the device (marked
-    /// in the state) takes it, so it is never contended. A run that panicked left the
-    /// driver's state as a failed exchange would: the next one starts by checking Status.
+    /// in the state) takes it, so it is never contended. A panic in the driver is caught
+    /// under this lock and followed by an abort ([`answer_panic`]), so the lock is not
+    /// poisoned by one; were it poisoned all the same, the driver's state is still that of
+    /// a failed exchange, and the next one starts by checking Status.
     pub(super) fn device(&self) -> MutexGuard<'_, Box<dyn Device>> {
         self.device.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -63,20 +66,7 @@ pub(super) fn run_worker(shared: Arc<Shared>) {
     let cap_offset = shared.device().cap_offset();
     while let Some(work) = next_work(&shared) {
         let started = Instant::now();
-        let (job, result) = {
-            let mut device = shared.device();
-            match work {
-                Work::Fresh(job) => {
-                    let result = device.exchange(&job.request);
-                    (job, result)
-                }
-                Work::Resume(HandedOver { job, pending }) => {
-                    let result = device.resume(&job.request, pending);
-                    (job, result)
-                }
-            }
-        };
-        let outcome = result.map_err(|e| ExchangeError::from_mailbox(&e));
+        let (job, outcome) = run_work(&mut **shared.device(), cap_offset, work);
         log_outcome(cap_offset, &job, started, &outcome, "worker");
         // The result goes to its client from here, at once: handing it to the notifier
         // would cost a thread wake-up on the path a waiting vCPU is on. The state lock is
@@ -85,10 +75,44 @@ pub(super) fn run_worker(shared: Arc<Shared>) {
         // (a vCPU writing Go holds its mailbox's registers) submits under the state lock.
         let notice = shared.lock().finish(&job, outcome);
         if let Some(notice) = notice {
-            deliver(notice);
+            notice.deliver();
         }
     }
     debug!("DOE mediator [{cap_offset:#x}]: worker stopped");
+}
+
+/// Runs `work` on `device`. A panic in the driver does not end the worker: the exchange
+/// is answered with an error once the mailbox has been aborted (see [`answer_panic`]).
+fn run_work(device: &mut dyn Device, cap_offset: u16, work: Work) -> (Job, ExchangeResult) {
+    let (job, run) = match work {
+        Work::Fresh(job) => {
+            let run = catch_panic(|| device.exchange(&job.request));
+            (job, run)
+        }
+        Work::Resume(HandedOver {
+            job,
+            leftover: Leftover::Pending(pending),
+        }) => {
+            let run = catch_panic(|| device.resume(&job.request, pending));
+            (job, run)
+        }
+        Work::Resume(HandedOver {
+            job,
+            leftover: Leftover::Panicked(message),
+        }) => {
+            // The client that ran it logged the panic.
+            let error = answer_panic(device, message);
+            return (job, Err(error));
+        }
+    };
+    let outcome = match run {
+        Ok(result) => result.map_err(|e| ExchangeError::from_mailbox(&e)),
+        Err(message) => {
+            log_panic(cap_offset, &job, "worker", &message);
+            Err(answer_panic(device, message))
+        }
+    };
+    (job, outcome)
 }
 
 /// One debug line per exchange; a warning when the mailbox died.
@@ -152,21 +176,8 @@ fn next_work(shared: &Shared) -> Option<Work> {
 }
 
 /// Delivers results until the channel closes.
-pub(super) fn run_notifier(notices: Receiver<Notice>) {
+pub(super) fn run_notifier(notices: Receiver<CountedNotice>) {
     for notice in notices {
-        deliver(notice);
-    }
-}
-
-/// Hands one result to its client's sink. A sink that panics is logged and the others
-/// keep being served.
-pub(super) fn deliver(notice: Notice) {
-    let Notice {
-        sink,
-        submission,
-        result,
-    } = notice;
-    if panic::catch_unwind(AssertUnwindSafe(|| sink.complete(submission, result))).is_err() {
-        warn!("DOE mediator: a completion sink panicked on {submission}");
+        notice.deliver();
     }
 }

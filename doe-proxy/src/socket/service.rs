@@ -210,5 +210,6 @@ pub fn status_of(error: &ExchangeError) -> Status {
         ExchangeError::Malformed(_) => Status::BadRequest,
         ExchangeError::ShuttingDown => Status::ShuttingDown,
         ExchangeError::QueueFull(_) => Status::Busy,
+        ExchangeError::Internal(_) => Status::Internal,
     }
 }
