@@ -185,17 +185,20 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
     root.all_right(&reference)
         .map_err(|e| format!("doe-proxyd: root: {e}"))?;
     facts.push(format!("doe-proxyd: root: {}", root.summary()));
-    let refused = section_in(lines, "proxyd-1000").ok_or("section `proxyd-1000` missing")?;
-    let refused_text = refused.join(" ");
-    if section_rc(lines, "proxyd-1000") == Some(0) || !refused_text.contains("not-allowed") {
-        return Err(format!(
-            "doe-proxyd: uid 1000 was not refused: {refused_text}"
-        ));
-    }
-    facts.push(format!(
-        "doe-proxyd: uid 1000 refused: {}",
-        refused_text.trim()
-    ));
+    let refused = stress_in(lines, "proxyd-1000")?;
+    let refusal = refused
+        .errors
+        .keys()
+        .find(|e| e.starts_with("not-allowed: "))
+        .filter(|_| refused.reads_failed == 1 && refused.reads_ok == 0)
+        .ok_or_else(|| {
+            format!(
+                "doe-proxyd: uid 1000 was not refused: {} (errors: {:?})",
+                refused.summary(),
+                refused.errors
+            )
+        })?;
+    facts.push(format!("doe-proxyd: uid 1000 refused: {refusal}"));
     let audit: Vec<serde_json::Value> = section_in(lines, "proxyd-audit")
         .ok_or("section `proxyd-audit` missing")?
         .iter()
