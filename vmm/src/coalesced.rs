@@ -214,7 +214,7 @@ impl CoalescedWrites {
         }
     }
 
-    /// Maps the ring (through `vcpu`, any vCPU of `vm`) and then registers one 8-byte zone
+    /// Maps the ring (through `vcpu`, any vCPU of `vm`) and then registers one 16-byte zone
     /// at each of `zones`. Nothing is registered unless the ring is mapped, so no write is
     /// ever queued that nobody drains. Returns how many zones were registered.
     pub fn enable(
