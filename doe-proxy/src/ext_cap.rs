@@ -222,6 +222,15 @@ pub fn append(
     Ok(())
 }
 
+/// Parses a config-space offset as users write it: `0x190` (hex) or `400` (decimal).
+pub fn parse_offset(text: &str) -> Result<u16, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u16::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("`{text}` is not a config-space offset: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! guest or a socket peer can trigger (unknown accesses, bad requests, audit write
 //! failures) is logged through them, so nobody outside can flood the host's log.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -17,19 +17,23 @@ fn now_ms() -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Allows [`BURST`] events per [`WINDOW_MS`]; one per call site of the macros.
+/// Bits of the packed state that hold the event count; the rest hold the window number.
+const COUNT_BITS: u32 = 16;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+/// Allows [`BURST`] events per fixed window of [`WINDOW_MS`]; one per call site of the
+/// macros. The window number and the count live in one atomic word, so threads logging at
+/// once (vCPUs) never open a window twice.
 #[derive(Debug)]
 pub struct RateLimiter {
-    window_start: AtomicU64,
-    count: AtomicU32,
+    state: AtomicU64,
 }
 
 impl RateLimiter {
-    /// A limiter whose first window starts at the first event.
+    /// A limiter that has let nothing through yet.
     pub const fn new() -> Self {
         Self {
-            window_start: AtomicU64::new(0),
-            count: AtomicU32::new(0),
+            state: AtomicU64::new(0),
         }
     }
 
@@ -40,19 +44,20 @@ impl RateLimiter {
 
     /// [`RateLimiter::allow`] at a given time (milliseconds), for tests.
     pub fn allow_at(&self, now: u64) -> bool {
-        let start = self.window_start.load(Ordering::Relaxed);
-        let window_over =
-            now.saturating_sub(start) >= WINDOW_MS || self.count.load(Ordering::Relaxed) == 0;
-        if window_over
-            && self
-                .window_start
-                .compare_exchange(start, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.count.store(1, Ordering::Relaxed);
-            return true;
-        }
-        self.count.fetch_add(1, Ordering::Relaxed) < BURST
+        // Window numbers start at 1 so that a fresh limiter (state 0) is in no window.
+        let window = now / WINDOW_MS + 1;
+        let mut allowed = false;
+        // The closure always returns Some, so the update cannot fail.
+        let _ = self
+            .state
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |state| {
+                let (current, count) = (state >> COUNT_BITS, state & COUNT_MASK);
+                let count = if current == window { count } else { 0 };
+                allowed = count < u64::from(BURST);
+                let count = if allowed { count + 1 } else { count };
+                Some((window << COUNT_BITS) | count)
+            });
+        allowed
     }
 }
 
@@ -93,6 +98,7 @@ mod tests {
         let l = RateLimiter::new();
         let allowed = (0..100).filter(|_| l.allow_at(1_000)).count();
         assert_eq!(allowed, BURST as usize);
-        assert!(l.allow_at(1_000 + WINDOW_MS));
+        assert!(!l.allow_at(WINDOW_MS - 1), "still the first window");
+        assert!(l.allow_at(WINDOW_MS), "the next window opens again");
     }
 }

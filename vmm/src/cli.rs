@@ -53,7 +53,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub doe_socket: Option<PathBuf>,
     /// The DOE socket's file mode, octal.
-    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = parse_socket_mode)]
+    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = doe_proxy::socket::server::parse_socket_mode)]
     pub doe_socket_mode: u32,
     /// The DOE policy file (TOML); the built-in default policy when absent.
     #[arg(long, value_name = "FILE")]
@@ -221,15 +221,6 @@ pub fn parse_serial(s: &str) -> Result<SerialTarget, String> {
         "" => Err("the serial target must be 'stdout' or a file path".to_owned()),
         "stdout" => Ok(SerialTarget::Stdout),
         path => Ok(SerialTarget::File(PathBuf::from(path))),
-    }
-}
-
-/// Parses `--doe-socket-mode`: octal permission bits, e.g. `0660`.
-pub fn parse_socket_mode(text: &str) -> Result<u32, String> {
-    let digits = text.strip_prefix("0o").unwrap_or(text);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!("`{text}` is not a file mode (octal, e.g. 0660)")),
     }
 }
 

@@ -10,8 +10,6 @@
 
 use policies::SpdmRequestCode;
 
-use crate::protocol::{DataObjectHeader, ProtocolId};
-
 /// Dwords of the DOE header before the SPDM message (PCIe r6.0 §6.30.1).
 const DOE_HEADER_DWORDS: usize = 2;
 
@@ -34,7 +32,7 @@ pub(super) const RESPOND_IF_READY: u8 = 0xFF;
 pub(super) const MEASUREMENTS_SIGNATURE_REQUESTED: u8 = 0x01;
 
 /// ERROR's response code (notes §1.2, §1.3).
-pub(super) const ERROR: u8 = 0x7F;
+pub(super) const ERROR: u8 = crate::spdm::error::SPDM_ERROR;
 /// ErrorCode ResponseNotReady: the responder needs more time; the requester asks again
 /// with RESPOND_IF_READY (notes §1.3).
 pub(super) const RESPONSE_NOT_READY: u8 = 0x42;
@@ -82,11 +80,6 @@ impl SpdmHeader {
     pub(super) fn request_code(&self) -> Option<SpdmRequestCode> {
         SpdmRequestCode::new(self.code).ok()
     }
-
-    /// The header as the first dword of a payload.
-    fn to_dword(self) -> u32 {
-        u32::from_le_bytes([self.version, self.code, self.param1, self.param2])
-    }
 }
 
 /// The CMA/SPDM data object of an ERROR RequestResynch response at `version` (the
@@ -94,25 +87,13 @@ impl SpdmHeader {
 /// Param1 = ErrorCode 0x43, Param2 = ErrorData 0, no extended data (notes §1.3; libspdm's
 /// responder answers exactly this when its state needs a resynchronisation).
 pub(super) fn request_resynch_response(version: u8) -> Vec<u32> {
-    let header = SpdmHeader {
-        version,
-        code: ERROR,
-        param1: REQUEST_RESYNCH,
-        param2: 0,
-    };
-    let doe = DataObjectHeader {
-        protocol: ProtocolId::CMA_SPDM,
-        length_dwords: DOE_HEADER_DWORDS + 1,
-    };
-    let mut object = doe.encode().to_vec();
-    object.push(header.to_dword());
-    object
+    crate::spdm::error::error_object(version, REQUEST_RESYNCH, 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::DataObject;
+    use crate::protocol::{DataObject, ProtocolId};
 
     #[test]
     fn reads_the_header_from_the_first_payload_dword() {

@@ -17,6 +17,11 @@ pub fn dwords_to_bytes(dwords: &[u32]) -> Vec<u8> {
     dwords.iter().flat_map(|dw| dw.to_le_bytes()).collect()
 }
 
+/// Bytes as lowercase hex, two digits each, nothing between (as reports print tables).
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Packs bytes into little-endian dwords, zero-padding the last one.
 pub fn bytes_to_dwords(bytes: &[u8]) -> Vec<u32> {
     bytes

@@ -43,6 +43,15 @@ const FIRST_CONNECTION: u32 = 2;
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// Parses a socket file mode as users write it: octal permission bits, e.g. `0660`.
+pub fn parse_socket_mode(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!("`{text}` is not a file mode (octal, e.g. 0660)")),
+    }
+}
+
 /// How the server listens.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

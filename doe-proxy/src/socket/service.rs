@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use policies::{AuditEvent, ClientIdentity, DenyReason, FunctionId, RequestInfo, Verdict};
+use policies::{AuditEvent, ClientIdentity, FunctionId, RequestInfo, Verdict};
 
 use super::client::ServedFunction;
 use super::wire::Status;
@@ -14,7 +14,7 @@ use crate::pci_address::Bdf;
 use crate::protocol::discovery::{self, DiscoveryRequest};
 use crate::protocol::header::HEADER_DWORDS;
 use crate::protocol::{DataObject, ProtocolId};
-use crate::spdm::error::{error_object, request_version, ERROR_BUSY, ERROR_UNSUPPORTED_REQUEST};
+use crate::spdm::error::denial_response;
 
 /// One mailbox on offer: its function and the mediator that owns it.
 #[derive(Debug, Clone)]
@@ -150,16 +150,7 @@ impl DoeService {
             request: &info,
             decision: &decision,
         });
-        let version = request_version(&request.payload);
-        let object = match reason {
-            DenyReason::SpdmRequestDenied(code) => {
-                error_object(version, ERROR_UNSUPPORTED_REQUEST, code.code())
-            }
-            DenyReason::RateLimited if info.spdm_code.is_some() => {
-                error_object(version, ERROR_BUSY, 0)
-            }
-            _ => Vec::new(),
-        };
+        let object = denial_response(reason, &request.payload, &info).unwrap_or_default();
         Judgement::Answer(LocalAnswer {
             status: Status::Denied,
             object,

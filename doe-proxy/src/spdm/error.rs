@@ -7,6 +7,8 @@
 //! data object: two header dwords and one payload dword, bytes in little-endian order as
 //! DOE carries them (PCIe r6.0 §6.30.1).
 
+use policies::{DenyReason, RequestInfo};
+
 use crate::protocol::ProtocolId;
 
 /// RequestResponseCode of an ERROR response.
@@ -32,6 +34,28 @@ pub fn error_object(version: u8, error_code: u8, error_data: u8) -> Vec<u32> {
         | (u32::from(ProtocolId::CMA_SPDM.object_type) << 16);
     let payload = u32::from_le_bytes([version, SPDM_ERROR, error_code, error_data]);
     vec![header0, 3, payload]
+}
+
+/// The SPDM ERROR a client gets for a request the policy denied for `reason`, if the
+/// denial has one: a denied request code (the protocol is allowed, the code is not) gets
+/// UnsupportedRequest naming the code, a CMA/SPDM request over its rate limit gets Busy
+/// ("retry later"); any other denial has none. `payload` is the request's DOE payload
+/// (its SPDMVersion is echoed).
+pub fn denial_response(
+    reason: DenyReason,
+    payload: &[u32],
+    info: &RequestInfo,
+) -> Option<Vec<u32>> {
+    let version = request_version(payload);
+    match reason {
+        DenyReason::SpdmRequestDenied(code) if reason.answer_with_spdm_error() => Some(
+            error_object(version, ERROR_UNSUPPORTED_REQUEST, code.code()),
+        ),
+        DenyReason::RateLimited if info.spdm_code.is_some() => {
+            Some(error_object(version, ERROR_BUSY, 0))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ struct Cli {
     /// The function, e.g. 0000:00:01.0.
     bdf: Bdf,
     /// The mailbox's config-space offset (default: the function's first mailbox).
-    #[arg(long, value_parser = parse_offset)]
+    #[arg(long, value_parser = doe_proxy::ext_cap::parse_offset)]
     mailbox: Option<u16>,
     /// How many times each operation runs.
     #[arg(long, default_value_t = 50)]
@@ -48,15 +48,6 @@ struct Cli {
     /// A label for the report (`l1`, `vmm`, `qemu`).
     #[arg(long, default_value = "")]
     label: String,
-}
-
-/// Parses `0x190` or `400`.
-fn parse_offset(text: &str) -> Result<u16, String> {
-    let parsed = match text.strip_prefix("0x") {
-        Some(hex) => u16::from_str_radix(hex, 16),
-        None => text.parse(),
-    };
-    parsed.map_err(|e| format!("`{text}` is not a config-space offset: {e}"))
 }
 
 /// Runs `op` `n` times and returns the times (the caller has warmed up).

@@ -18,6 +18,7 @@ use doe_proxy::config_space::{Access, SysfsConfig};
 use doe_proxy::exchange::{walk_discovery, ObjectExchange};
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
 use doe_proxy::pci_address::Bdf;
+use doe_proxy::protocol::to_hex;
 use doe_proxy::socket::{SocketClient, SocketMailbox};
 use doe_proxy::sysfs_scan;
 use serde::Serialize;
@@ -45,7 +46,7 @@ struct Cli {
     socket: Option<PathBuf>,
     /// The mailbox's config-space offset (default: the function's first; with --socket,
     /// 0x190 unless given).
-    #[arg(long, value_parser = parse_offset)]
+    #[arg(long, value_parser = doe_proxy::ext_cap::parse_offset)]
     mailbox: Option<u16>,
     /// Drop to this uid (and gid = uid) before touching anything (run as root).
     #[arg(long, value_name = "UID")]
@@ -53,14 +54,6 @@ struct Cli {
     /// A label for the report.
     #[arg(long, default_value = "")]
     label: String,
-}
-
-fn parse_offset(text: &str) -> Result<u16, String> {
-    let parsed = match text.strip_prefix("0x") {
-        Some(hex) => u16::from_str_radix(hex, 16),
-        None => text.parse(),
-    };
-    parsed.map_err(|e| format!("`{text}` is not a config-space offset: {e}"))
 }
 
 /// The offset QEMU's cxl-type3 puts its DOE at (the socket cannot scan config space).
@@ -110,10 +103,6 @@ impl<X: ObjectExchange> ObjectExchange for Timed<'_, X> {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -154,7 +143,7 @@ fn workload<X: ObjectExchange>(cli: &Cli, mut mailbox: X, report: &mut Report) -
         report.reads += 1;
         match read_cdat_entries(&mut timed) {
             Ok(entries) => {
-                let got = hex(&entries.concat());
+                let got = to_hex(&entries.concat());
                 let expected = reference.as_ref().or(report.first_cdat.as_ref());
                 match expected {
                     Some(want) if *want != got => {

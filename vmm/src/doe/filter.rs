@@ -24,9 +24,7 @@ use doe_proxy::protocol::{DataObject, ProtocolId};
 use policies::{AuditEvent, ClientIdentity, DenyReason, FunctionId, RequestInfo, Verdict};
 
 use doe_proxy::admin::DoeAdmin;
-use doe_proxy::spdm::error::{
-    error_object, request_version, ERROR_BUSY, ERROR_UNSUPPORTED_REQUEST,
-};
+use doe_proxy::spdm::error::denial_response;
 
 /// The policy of one guest on one mailbox of one assigned function.
 #[derive(Debug)]
@@ -63,21 +61,12 @@ fn request_info(request: &DataObject) -> RequestInfo {
     )
 }
 
-/// What the guest gets for a request the policy denied for `reason`.
+/// What the guest gets for a request the policy denied for `reason`: the SPDM ERROR the
+/// denial has, if any, else the request is discarded.
 fn denial_verdict(reason: DenyReason, request: &DataObject, info: &RequestInfo) -> FilterVerdict {
-    let version = request_version(&request.payload);
-    match reason {
-        DenyReason::SpdmRequestDenied(code) if reason.answer_with_spdm_error() => {
-            FilterVerdict::DenyWithResponse(error_object(
-                version,
-                ERROR_UNSUPPORTED_REQUEST,
-                code.code(),
-            ))
-        }
-        DenyReason::RateLimited if info.spdm_code.is_some() => {
-            FilterVerdict::DenyWithResponse(error_object(version, ERROR_BUSY, 0))
-        }
-        _ => FilterVerdict::DenyDiscard,
+    match denial_response(reason, &request.payload, info) {
+        Some(response) => FilterVerdict::DenyWithResponse(response),
+        None => FilterVerdict::DenyDiscard,
     }
 }
 

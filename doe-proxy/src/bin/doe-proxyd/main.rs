@@ -33,7 +33,7 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     socket: PathBuf,
     /// The socket's file mode, octal (who may connect; the policy decides what they may do).
-    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = parse_mode)]
+    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = doe_proxy::socket::server::parse_socket_mode)]
     socket_mode: u32,
     /// The policy file (the built-in default when absent); SIGHUP re-reads it.
     #[arg(long, value_name = "FILE")]
@@ -54,14 +54,6 @@ struct Cli {
     /// How long a lease outlives its holder's last SPDM exchange, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 2000)]
     lease_idle_ms: u64,
-}
-
-fn parse_mode(text: &str) -> Result<u32, String> {
-    let digits = text.strip_prefix("0o").unwrap_or(text);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!("`{text}` is not a file mode (octal, e.g. 0660)")),
-    }
 }
 
 /// SIGHUP reloads the policy; SIGTERM/SIGINT set the stop flag.

@@ -3,7 +3,7 @@
 use doe_proxy::cdat_read;
 use doe_proxy::pci_address::Bdf;
 use doe_proxy::protocol::cdat::{CdatStructure, CdatTable};
-use doe_proxy::protocol::ProtocolId;
+use doe_proxy::protocol::{to_hex, ProtocolId};
 use serde::Serialize;
 
 use crate::exit::ToolError;
@@ -50,11 +50,7 @@ pub fn run(
     let entries = cdat_read::read_cdat_entries(&mut target.open(bdf, offset, args)?)?;
     let table = CdatTable::from_entries(&entries)
         .map_err(|e| ToolError::Malformed(format!("CDAT: {e}")))?;
-    let bytes: String = entries
-        .concat()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let bytes = to_hex(&entries.concat());
     if args.json {
         return crate::print_json(&Report {
             device: bdf.to_string(),

@@ -3,7 +3,7 @@
 
 use doe_proxy::exchange::ObjectExchange;
 use doe_proxy::pci_address::Bdf;
-use doe_proxy::protocol::{bytes_to_dwords, dwords_to_bytes, DataObject, ProtocolId};
+use doe_proxy::protocol::{bytes_to_dwords, dwords_to_bytes, to_hex, DataObject, ProtocolId};
 use serde::Serialize;
 
 use crate::exit::ToolError;
@@ -67,10 +67,7 @@ pub fn run(
     let response = target.open(bdf, offset, args)?.exchange(&request)?;
     let response =
         DataObject::decode(&response).map_err(|e| ToolError::Malformed(e.to_string()))?;
-    let hex: String = dwords_to_bytes(&response.payload)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = to_hex(&dwords_to_bytes(&response.payload));
     if args.json {
         return crate::print_json(&Report {
             device: bdf.to_string(),

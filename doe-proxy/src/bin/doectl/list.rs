@@ -19,13 +19,18 @@ pub fn run(json: bool) -> Result<(), ToolError> {
             Err(e) => return Err(e.into()),
         }
     }
+    print(&found, json)
+}
+
+/// Prints a listing (of the hardware, or of what a DOE socket serves).
+pub fn print(found: &[DoeFunction], json: bool) -> Result<(), ToolError> {
     if json {
         return crate::print_json(&found);
     }
     if found.is_empty() {
         println!("no PCI function has a DOE mailbox");
     }
-    for f in &found {
+    for f in found {
         let offsets: Vec<String> = f.mailboxes.iter().map(|o| format!("{o:#x}")).collect();
         println!(
             "{}  [{:04x}:{:04x}] class {:06x}  DOE mailbox(es) at {}",

@@ -2,49 +2,26 @@
 //! as `doectl list` prints the hardware's.
 
 use doe_proxy::socket::SocketClient;
-use serde::Serialize;
+use doe_proxy::sysfs_scan::DoeFunction;
 
 use crate::exit::ToolError;
 
-/// One function, with the fields `doectl list --json` prints.
-#[derive(Serialize)]
-struct Listed {
-    device: String,
-    vendor_id: u16,
-    device_id: u16,
-    class: u32,
-    mailboxes: Vec<u16>,
-}
-
 /// Runs `doectl --socket <path> list`.
 pub fn run(client: &mut SocketClient, json: bool) -> Result<(), ToolError> {
-    let served = client.list()?;
-    let found: Vec<Listed> = served
+    let found = client
+        .list()?
         .into_iter()
-        .map(|f| Listed {
-            device: f.device,
-            vendor_id: f.vendor_id,
-            device_id: f.device_id,
-            class: f.class,
-            mailboxes: f.mailboxes,
+        .map(|f| {
+            Ok(DoeFunction {
+                device: f.device.parse().map_err(|e| {
+                    ToolError::Malformed(format!("the socket listed {:?}: {e}", f.device))
+                })?,
+                vendor_id: f.vendor_id,
+                device_id: f.device_id,
+                class: f.class,
+                mailboxes: f.mailboxes,
+            })
         })
-        .collect();
-    if json {
-        return crate::print_json(&found);
-    }
-    if found.is_empty() {
-        println!("no PCI function has a DOE mailbox");
-    }
-    for f in &found {
-        let offsets: Vec<String> = f.mailboxes.iter().map(|o| format!("{o:#x}")).collect();
-        println!(
-            "{}  [{:04x}:{:04x}] class {:06x}  DOE mailbox(es) at {}",
-            f.device,
-            f.vendor_id,
-            f.device_id,
-            f.class,
-            offsets.join(", ")
-        );
-    }
-    Ok(())
+        .collect::<Result<Vec<_>, ToolError>>()?;
+    crate::list::print(&found, json)
 }

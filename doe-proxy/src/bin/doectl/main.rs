@@ -44,7 +44,7 @@ struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct MailboxArgs {
     /// Use only the mailbox at this config-space offset (e.g. 0x190).
-    #[arg(long, value_parser = parse_offset)]
+    #[arg(long, value_parser = doe_proxy::ext_cap::parse_offset)]
     pub mailbox: Option<u16>,
     /// How long to wait for the mailbox, in milliseconds (Linux waits 1 s).
     #[arg(long, default_value_t = 1000)]
@@ -121,15 +121,6 @@ enum Command {
 
 /// How long `list --socket` waits for the server's answer.
 const LIST_PATIENCE: Duration = Duration::from_secs(10);
-
-/// Parses `0x190` or `400`.
-fn parse_offset(text: &str) -> Result<u16, String> {
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u16::from_str_radix(hex, 16),
-        None => text.parse(),
-    };
-    parsed.map_err(|e| format!("`{text}` is not a config-space offset: {e}"))
-}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
