@@ -111,6 +111,17 @@ impl Policy {
         }
     }
 
+    /// Whether any allow rule names `client` and `function` (whatever its protocols):
+    /// the question a socket's door asks before judging each request exactly. A client
+    /// no rule allows anything on the function is refused there.
+    pub fn allows_client(&self, client: &ClientIdentity, function: &FunctionId) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.action == Action::Allow
+                && rule.clients.matches(client)
+                && rule.functions.matches(|f| f.matches(function))
+        })
+    }
+
     /// The protocols of `discovered` (a function's Discovery list, in its order) that
     /// `client` may use on `function`: Discovery itself, and every protocol whose first
     /// matching rule allows it. This is what the client's Discovery is answered with.

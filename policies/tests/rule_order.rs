@@ -248,3 +248,39 @@ fn evaluation_from_a_cma_payload() {
         "spdm-request-denied"
     );
 }
+
+#[test]
+fn allows_client_asks_whether_any_allow_rule_names_the_client_and_function() {
+    let policy = policy(
+        r#"
+version = 1
+
+[[rule]]
+action = "deny"
+uids = [1000]
+protocols = "*"
+functions = "0000:0e:00.0"
+
+[[rule]]
+action = "allow"
+uids = [1000]
+protocols = ["0001:01"]
+functions = "8086:0d93"
+"#,
+    );
+    let user = |uid| {
+        ClientIdentity::HostUser(HostUser {
+            uid,
+            gid: uid,
+            groups: vec![],
+        })
+    };
+    let cxl = FunctionId::new("0000:0d:00.0".parse().unwrap(), 0x8086, 0x0d93);
+    let other = FunctionId::new("0000:0e:00.0".parse().unwrap(), 0x1b36, 0x0010);
+    // Allowed CMA/SPDM on the CXL function, whatever that function offers.
+    assert!(policy.allows_client(&user(1000), &cxl));
+    // Only denied on the other function; nobody else is named at all.
+    assert!(!policy.allows_client(&user(1000), &other));
+    assert!(!policy.allows_client(&user(1001), &cxl));
+    assert!(!policy.allows_client(&ClientIdentity::guest("vm-a"), &cxl));
+}

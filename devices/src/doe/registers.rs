@@ -39,7 +39,8 @@ pub(super) struct DoeRegisters {
 }
 
 impl DoeRegisters {
-    /// An idle instance in front of a device that listed `discovered`.
+    /// An idle instance in front of a device that listed `discovered` (empty if it is
+    /// not known yet: each Go asks the exchanger again, and fails until it is).
     pub(super) fn new(config: VirtualDoeConfig, discovered: Vec<ProtocolId>) -> Self {
         DoeRegisters {
             request_limit: config.request_limit(),
@@ -188,6 +189,11 @@ impl DoeRegisters {
         };
         // A new request replaces a response the guest did not read.
         self.read.clear();
+        if !self.learn_protocols(ctx) {
+            debug_limited!("virtual DOE: the physical mailbox is not usable yet; setting Error");
+            self.error = true;
+            return;
+        }
         let Ok(object) = DataObject::decode(&request) else {
             return;
         };
@@ -207,6 +213,15 @@ impl DoeRegisters {
             }
             FilterVerdict::DenyWithResponse(response) => self.publish(response),
         }
+    }
+
+    /// Whether the device's Discovery list is known, asking the exchanger if not yet (a
+    /// mediator whose mailbox was not usable at start learns it at a retry).
+    fn learn_protocols(&mut self, ctx: &Context<'_>) -> bool {
+        if self.discovered.is_empty() {
+            self.discovered = ctx.exchanger.discovered();
+        }
+        !self.discovered.is_empty()
     }
 
     /// Answers Discovery from the device's list as the filter lets the guest see it.

@@ -191,6 +191,14 @@ impl<C: ConfigSpace> Mailbox<C> {
         }
     }
 
+    /// Tries a dead mailbox again: forgets that an abort failed and aborts once more
+    /// (a mailbox that is not dead is simply aborted). Linux never does this; a mediator
+    /// that owns the mailbox does, once whoever else drove it may have stopped.
+    pub fn revive(&mut self) -> Result<(), MailboxError> {
+        self.dead = false;
+        self.abort()
+    }
+
     /// The state machine, from an idle mailbox to a complete response. Failures return
     /// at once; [`Mailbox::exchange`] cleans up after them.
     fn run_exchange(

@@ -19,7 +19,6 @@ use crate::protocol::ProtocolId;
 pub struct MediatorClient {
     pub(super) id: ClientId,
     pub(super) name: String,
-    pub(super) discovered: Arc<[ProtocolId]>,
     pub(super) shared: Arc<Shared>,
 }
 
@@ -43,10 +42,11 @@ impl MediatorClient {
         &self.name
     }
 
-    /// The protocols the physical mailbox listed in Discovery at start, in index order
-    /// (Discovery first). Never touches the device.
-    pub fn discovered(&self) -> &[ProtocolId] {
-        &self.discovered
+    /// The protocols the physical mailbox listed in Discovery, in index order
+    /// (Discovery first); empty while the mediator has no list yet (see
+    /// [`Mediator::start`](super::Mediator::start)). Never touches the device.
+    pub fn discovered(&self) -> Arc<[ProtocolId]> {
+        self.shared.lock().discovered()
     }
 
     /// Submits `request`, one whole data object (header included).

@@ -1,5 +1,7 @@
 //! How a mediator is set up.
 
+use std::time::Duration;
+
 use super::lease::{LeaseConfig, SpdmLeases};
 use super::scheduler::{AdmitAll, Scheduler};
 use crate::protocol::MAX_OBJECT_DWORDS;
@@ -43,6 +45,41 @@ pub struct MediatorConfig {
     /// ([`AdmitAll`]). Used by [`Mediator::start`](super::Mediator::start);
     /// [`Mediator::start_with`](super::Mediator::start_with) takes its scheduler instead.
     pub spdm_leases: Option<LeaseConfig>,
+    /// Recovery of a mailbox another requester left busy or in Error (an abort that did
+    /// not complete, or a Discovery at start that failed): `Some` (the default) retries
+    /// the abort (and the Discovery) with backoff until it works, answering
+    /// [`ExchangeError::MailboxDead`](super::ExchangeError::MailboxDead) meanwhile; `None`
+    /// keeps such a mailbox dead for good (as Linux does) and a failed start an error.
+    pub recovery: Option<RecoveryConfig>,
+}
+
+/// When a mediator retries an unusable mailbox: first after `first_retry`, then after
+/// twice as long each time, at most `max_retry` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    /// The pause before the first retry.
+    pub first_retry: Duration,
+    /// The longest pause between two retries.
+    pub max_retry: Duration,
+}
+
+impl RecoveryConfig {
+    /// The pause after `failed` retries that did not work (0 before the first).
+    pub fn backoff(&self, failed: u32) -> Duration {
+        let factor = 1u32.checked_shl(failed.min(31)).unwrap_or(u32::MAX);
+        self.first_retry
+            .checked_mul(factor)
+            .map_or(self.max_retry, |pause| pause.min(self.max_retry))
+    }
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        RecoveryConfig {
+            first_retry: Duration::from_millis(50),
+            max_retry: Duration::from_secs(1),
+        }
+    }
 }
 
 impl MediatorConfig {
@@ -63,6 +100,23 @@ impl Default for MediatorConfig {
             reset_on_start: true,
             on_thread_start: None,
             spdm_leases: None,
+            recovery: Some(RecoveryConfig::default()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_bound() {
+        let recovery = RecoveryConfig {
+            first_retry: Duration::from_millis(50),
+            max_retry: Duration::from_secs(1),
+        };
+        let pauses: Vec<u128> = (0..7).map(|n| recovery.backoff(n).as_millis()).collect();
+        assert_eq!(pauses, [50, 100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(recovery.backoff(u32::MAX), Duration::from_secs(1));
     }
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::config_space::ConfigSpace;
 use crate::mailbox::{Attempt, Mailbox, MailboxError, Pending};
+use crate::protocol::ProtocolId;
 
 /// What the mediator needs of its [`Mailbox`], whatever config space it is reached through.
 pub(super) trait Device: Send {
@@ -19,6 +20,10 @@ pub(super) trait Device: Send {
     /// Aborts whatever the instance is doing (after a run that panicked), with the
     /// driver's abort timeout; a failed abort leaves the mailbox dead.
     fn abort(&mut self) -> Result<(), MailboxError>;
+    /// Tries a dead (or unknown) mailbox again: an abort that must complete.
+    fn revive(&mut self) -> Result<(), MailboxError>;
+    /// The Discovery walk.
+    fn discover(&mut self) -> Result<Vec<ProtocolId>, MailboxError>;
     /// Offset of the DOE capability (for logs).
     fn cap_offset(&self) -> u16;
 }
@@ -38,6 +43,14 @@ impl<C: ConfigSpace + Send> Device for Mailbox<C> {
 
     fn abort(&mut self) -> Result<(), MailboxError> {
         Mailbox::abort(self)
+    }
+
+    fn revive(&mut self) -> Result<(), MailboxError> {
+        Mailbox::revive(self)
+    }
+
+    fn discover(&mut self) -> Result<Vec<ProtocolId>, MailboxError> {
+        Mailbox::discover(self)
     }
 
     fn cap_offset(&self) -> u16 {

@@ -68,6 +68,7 @@ mod ids;
 mod lease;
 mod notice;
 mod owner;
+mod recovery;
 mod scheduler;
 mod spdm;
 mod state;
@@ -90,7 +91,7 @@ mod tests;
 
 pub use client::MediatorClient;
 pub use completion::{Completion, ExchangeResult};
-pub use config::{MediatorConfig, MediatorThread, ThreadStartHook};
+pub use config::{MediatorConfig, MediatorThread, RecoveryConfig, ThreadStartHook};
 pub use error::{ExchangeError, MediatorError};
 pub use ids::{ClientId, SubmissionId};
 pub use lease::{LeaseConfig, SpdmLeases};

@@ -25,7 +25,6 @@ use crate::protocol::ProtocolId;
 /// delivers the answers that need no device. Dropping it shuts it down as [`Mediator::shutdown`] does.
 pub struct Mediator {
     shared: Arc<Shared>,
-    discovered: Arc<[ProtocolId]>,
     cap_offset: u16,
     worker: Option<JoinHandle<()>>,
     notifier: Option<JoinHandle<()>>,
@@ -35,14 +34,18 @@ impl fmt::Debug for Mediator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Mediator")
             .field("cap_offset", &self.cap_offset)
-            .field("discovered", &self.discovered)
+            .field("discovered", &self.discovered())
             .finish_non_exhaustive()
     }
 }
 
 impl Mediator {
     /// Takes `mailbox`, resets it (if configured), runs Discovery once and caches the
-    /// result, and starts serving clients with the scheduler the configuration asks for
+    /// result, and starts serving clients. If the reset or the Discovery fails (another
+    /// requester is driving the mailbox, or left it in Error), it starts all the same
+    /// when [`MediatorConfig::recovery`] is on: the mailbox is unusable (submissions are
+    /// answered [`ExchangeError::MailboxDead`]) until a retry works; with recovery off
+    /// that is an error. It serves with the scheduler the configuration asks for
     /// ([`MediatorConfig::scheduler`]: SPDM leases if
     /// [`spdm_leases`](MediatorConfig::spdm_leases) is set, else [`AdmitAll`](super::AdmitAll)).
     pub fn start<C>(mailbox: Mailbox<C>, config: MediatorConfig) -> Result<Self, MediatorError>
@@ -62,20 +65,28 @@ impl Mediator {
     where
         C: ConfigSpace + Send + 'static,
     {
-        if config.reset_on_start {
-            mailbox.abort().map_err(MediatorError::Reset)?;
-        }
-        let discovered: Arc<[ProtocolId]> =
-            mailbox.discover().map_err(MediatorError::Discovery)?.into();
         let cap_offset = mailbox.cap_offset();
-        info!(
-            "DOE mediator [{cap_offset:#x}]: serving {}",
-            discovered
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let discovered: Arc<[ProtocolId]> = match first_discovery(&mut mailbox, &config) {
+            Ok(discovered) => {
+                info!(
+                    "DOE mediator [{cap_offset:#x}]: serving {}",
+                    discovered
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                discovered.into()
+            }
+            Err(e) if config.recovery.is_some() => {
+                warn!(
+                    "DOE mediator [{cap_offset:#x}]: the mailbox is not usable yet ({e}); \
+                     its exchanges fail until a retry works"
+                );
+                Arc::from([])
+            }
+            Err(e) => return Err(e),
+        };
         let (notices, receiver) = mpsc::channel();
         let shared = Arc::new(Shared::new(
             State::new(config, discovered.clone(), scheduler, notices),
@@ -110,16 +121,16 @@ impl Mediator {
         };
         Ok(Mediator {
             shared,
-            discovered,
             cap_offset,
             worker: Some(worker),
             notifier: Some(notifier),
         })
     }
 
-    /// The protocols the physical mailbox listed at start, in index order.
-    pub fn discovered(&self) -> &[ProtocolId] {
-        &self.discovered
+    /// The protocols the physical mailbox listed, in index order: empty until a
+    /// Discovery walk worked (at start, or at a retry after the start failed).
+    pub fn discovered(&self) -> Arc<[ProtocolId]> {
+        self.shared.lock().discovered()
     }
 
     /// Offset of the physical DOE capability.
@@ -127,7 +138,8 @@ impl Mediator {
         self.cap_offset
     }
 
-    /// Whether the physical mailbox died (an abort did not complete).
+    /// Whether the physical mailbox is unusable now (an abort did not complete, or it was
+    /// never discovered), until a retry works.
     pub fn is_dead(&self) -> bool {
         self.shared.lock().is_dead()
     }
@@ -144,7 +156,6 @@ impl Mediator {
         Ok(MediatorClient {
             id,
             name,
-            discovered: self.discovered.clone(),
             shared: self.shared.clone(),
         })
     }
@@ -176,6 +187,17 @@ impl Mediator {
             }
         }
     }
+}
+
+/// The start-up reset (if configured) and Discovery walk.
+fn first_discovery<C: ConfigSpace>(
+    mailbox: &mut Mailbox<C>,
+    config: &MediatorConfig,
+) -> Result<Vec<ProtocolId>, MediatorError> {
+    if config.reset_on_start {
+        mailbox.abort().map_err(MediatorError::Reset)?;
+    }
+    mailbox.discover().map_err(MediatorError::Discovery)
 }
 
 impl Drop for Mediator {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
+use std::time::Instant;
 
 use log::debug;
 
@@ -14,6 +15,7 @@ use super::config::MediatorConfig;
 use super::error::ExchangeError;
 use super::ids::{ClientId, SubmissionId};
 use super::notice::{ClientSink, CountedNotice, Notice};
+use super::recovery::{Outage, Retry};
 use super::scheduler::{Admission, Candidate, Scheduler};
 use crate::mailbox::Pending;
 use crate::protocol::discovery::{self, DiscoveryRequest};
@@ -81,6 +83,8 @@ struct InFlight {
 /// Everything the clients and the worker share.
 pub(super) struct State {
     config: MediatorConfig,
+    /// The device's Discovery list; empty until a Discovery walk worked (a mailbox
+    /// always lists Discovery itself).
     discovered: Arc<[ProtocolId]>,
     clients: BTreeMap<ClientId, ClientSlot>,
     next_client: u64,
@@ -89,18 +93,25 @@ pub(super) struct State {
     in_flight: Option<InFlight>,
     handed_over: Option<HandedOver>,
     shutting_down: bool,
-    dead: bool,
+    /// Set while the mailbox is unusable (an abort did not complete, or it was never
+    /// discovered); cleared by a successful retry.
+    outage: Option<Outage>,
     notices: Option<Sender<CountedNotice>>,
     scheduler: Box<dyn Scheduler>,
 }
 
 impl State {
+    /// The state of a mediator whose device listed `discovered`; an empty list is a
+    /// mailbox not usable yet (its start-up abort or Discovery failed).
     pub(super) fn new(
         config: MediatorConfig,
         discovered: Arc<[ProtocolId]>,
         scheduler: Box<dyn Scheduler>,
         notices: Sender<CountedNotice>,
     ) -> Self {
+        let outage = discovered
+            .is_empty()
+            .then(|| Outage::begin(config.recovery, Instant::now()));
         State {
             config,
             discovered,
@@ -111,7 +122,7 @@ impl State {
             in_flight: None,
             handed_over: None,
             shutting_down: false,
-            dead: false,
+            outage,
             notices: Some(notices),
             scheduler,
         }
@@ -121,12 +132,59 @@ impl State {
         self.shutting_down
     }
 
+    /// Whether the mailbox is unusable now (dead, or not discovered yet).
     pub(super) fn is_dead(&self) -> bool {
-        self.dead
+        self.outage.is_some()
     }
 
     pub(super) fn scheduler(&self) -> &dyn Scheduler {
         self.scheduler.as_ref()
+    }
+
+    /// The device's Discovery list, empty while it is unknown.
+    pub(super) fn discovered(&self) -> Arc<[ProtocolId]> {
+        self.discovered.clone()
+    }
+
+    /// When the worker should retry the unusable mailbox: `None` if it is usable, if
+    /// recovery is off, during shutdown, or while a request is on the device.
+    pub(super) fn retry_due(&self) -> Option<Instant> {
+        self.config.recovery?;
+        if self.shutting_down || self.in_flight.is_some() || self.handed_over.is_some() {
+            return None;
+        }
+        self.outage.as_ref().map(Outage::retry_at)
+    }
+
+    /// The outage the worker is retrying, as it is before the retry's outcome.
+    pub(super) fn outage(&self) -> Option<Outage> {
+        self.outage
+    }
+
+    /// Whether a retry must also walk Discovery (the mediator never had the list).
+    pub(super) fn needs_discovery(&self) -> bool {
+        self.discovered.is_empty()
+    }
+
+    /// Applies the outcome of the worker's retry: a recovered mailbox is used again
+    /// (with its Discovery list, if the retry walked it); a failed retry waits longer.
+    pub(super) fn retried(&mut self, retry: &Retry, now: Instant) {
+        let (Some(outage), Some(recovery)) = (&mut self.outage, self.config.recovery) else {
+            return;
+        };
+        match retry {
+            Retry::Recovered(discovered) => {
+                if let Some(list) = discovered {
+                    self.discovered = list.as_slice().into();
+                }
+                if !self.discovered.is_empty() {
+                    self.outage = None;
+                } else {
+                    outage.retry_failed(recovery, now);
+                }
+            }
+            Retry::Failed(_) => outage.retry_failed(recovery, now),
+        }
     }
 
     /// Adds a client.
@@ -163,7 +221,7 @@ impl State {
         if self.shutting_down {
             return Err(ExchangeError::ShuttingDown);
         }
-        if self.dead {
+        if self.outage.is_some() {
             return Err(ExchangeError::MailboxDead);
         }
         let protocol = validate(&request, self.config.max_request_dwords)?;
@@ -266,7 +324,10 @@ impl State {
     /// it run, and the mediator is neither dead nor shutting down. Marks it as on the
     /// device, as [`State::start_next`] does.
     pub(super) fn claim(&mut self, client: ClientId, submission: SubmissionId) -> Option<Job> {
-        if self.shutting_down || self.dead || self.in_flight.is_some() || self.handed_over.is_some()
+        if self.shutting_down
+            || self.outage.is_some()
+            || self.in_flight.is_some()
+            || self.handed_over.is_some()
         {
             return None;
         }
@@ -368,7 +429,8 @@ impl State {
     }
 
     /// The running `job` finished on the device with `outcome`: the scheduler learns
-    /// of it, and a dead mailbox answers everything queued. Returns the result for its
+    /// of it, and a mailbox that died answers everything queued (and is retried, if
+    /// recovery is on). Returns the result for its
     /// client, unless the client was answered already (cancelled meanwhile): the worker
     /// delivers it itself, once the lock is released.
     pub(super) fn finish(&mut self, job: &Job, outcome: ExchangeResult) -> Option<Notice> {
@@ -377,8 +439,8 @@ impl State {
         let result = self.in_flight.take().and_then(|flight| {
             (!flight.answered).then(|| flight.sink.notice(flight.submission, outcome))
         });
-        if mailbox_died && !self.dead {
-            self.dead = true;
+        if mailbox_died && self.outage.is_none() {
+            self.outage = Some(Outage::begin(self.config.recovery, Instant::now()));
             self.answer_all_queued(ExchangeError::MailboxDead);
         }
         result

@@ -134,7 +134,7 @@ fn client(mediator: &Mediator, name: &str) -> (MediatorClient, Arc<Recorder>) {
 fn discovery_runs_once_and_is_served_from_the_cache() {
     let (mediator, fault, _gate) = start(MediatorConfig::default());
     assert_eq!(
-        mediator.discovered(),
+        &*mediator.discovered(),
         &[ProtocolId::DISCOVERY, ECHO, ECHO2, GATE]
     );
     // A device that no longer answers does not matter: Discovery never reaches it.
@@ -662,4 +662,5 @@ fn shutdown_waits_for_a_driven_request() {
 mod fairness;
 mod panics;
 mod queue_bound;
+mod recovery;
 mod stress;

@@ -1,5 +1,6 @@
 //! The two threads of a mediator: the worker, the only code that touches the physical
-//! mailbox, which also hands each exchange's result to its client's completion sink, and
+//! mailbox, which also hands each exchange's result to its client's completion sink and
+//! retries an unusable mailbox, and
 //! the notifier, which delivers the answers that need no device (Discovery from the cache,
 //! cancellations, refusals at shutdown or of a dead mailbox).
 
@@ -14,6 +15,7 @@ use super::device::Device;
 use super::driver_panic::{answer_panic, catch_panic, log_panic};
 use super::error::ExchangeError;
 use super::notice::CountedNotice;
+use super::recovery::{log_retry, retry};
 use super::state::{HandedOver, Job, Leftover, State};
 
 /// The state, the condition the worker sleeps on, and the physical mailbox.
@@ -59,12 +61,27 @@ enum Work {
     Fresh(Job),
     /// The rest of a request a client started itself.
     Resume(HandedOver),
+    /// A retry of the unusable mailbox, with a Discovery walk if asked.
+    Retry {
+        /// Walk Discovery too (the mediator never had the list).
+        discover: bool,
+    },
 }
 
 /// Runs requests on the device one at a time until shutdown, then answers what is queued.
 pub(super) fn run_worker(shared: Arc<Shared>) {
     let cap_offset = shared.device().cap_offset();
     while let Some(work) = next_work(&shared) {
+        let work = match work {
+            Work::Retry { discover } => {
+                let outcome = retry(&mut **shared.device(), discover);
+                let failed_before = shared.lock().outage().map_or(0, |o| o.failed());
+                log_retry(cap_offset, &outcome, failed_before);
+                shared.lock().retried(&outcome, Instant::now());
+                continue;
+            }
+            work => work,
+        };
         let started = Instant::now();
         let (job, outcome) = run_work(&mut **shared.device(), cap_offset, work);
         log_outcome(cap_offset, &job, started, &outcome, "worker");
@@ -104,6 +121,7 @@ fn run_work(device: &mut dyn Device, cap_offset: u16, work: Work) -> (Job, Excha
             let error = answer_panic(device, message);
             return (job, Err(error));
         }
+        Work::Retry { .. } => unreachable!("run_worker runs retries itself"),
     };
     let outcome = match run {
         Ok(result) => result.map_err(|e| ExchangeError::from_mailbox(&e)),
@@ -155,10 +173,20 @@ fn next_work(shared: &Shared) -> Option<Work> {
                 state.answer_all_queued(ExchangeError::ShuttingDown);
                 return None;
             }
+        } else if let Some(due) = state.retry_due() {
+            if due <= Instant::now() {
+                return Some(Work::Retry {
+                    discover: state.needs_discovery(),
+                });
+            }
         } else if let Some(job) = state.start_next() {
             return Some(Work::Fresh(job));
         }
-        state = match state.scheduler().next_wakeup() {
+        let wakeup = match (state.scheduler().next_wakeup(), state.retry_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        state = match wakeup {
             Some(at) => {
                 let timeout = at.saturating_duration_since(Instant::now());
                 shared

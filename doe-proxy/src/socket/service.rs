@@ -100,16 +100,15 @@ impl DoeService {
         out
     }
 
-    /// Whether the policy allows `client` any protocol (beyond Discovery) on any
-    /// mailbox served: a host user it allows nothing is refused at the door.
+    /// Whether some allow rule names `client` on a function served here (whatever the
+    /// protocols it allows and whether the function offers them): a host user the policy
+    /// allows nothing is refused at the door. Every request of an admitted client is
+    /// still judged on its own (a protocol not allowed is denied and audited).
     pub fn admits(&self, client: &ClientIdentity) -> bool {
         let policy = self.admin.policy();
-        self.mailboxes.iter().any(|m| {
-            policy
-                .allowed_protocols(client, &m.function, m.mediator.discovered())
-                .iter()
-                .any(|p| *p != ProtocolId::DISCOVERY)
-        })
+        self.mailboxes
+            .iter()
+            .any(|m| policy.allows_client(client, &m.function))
     }
 
     /// Judges an EXCHANGE of `object` by `client` on the mailbox at `offset` of `bdf`.
@@ -169,11 +168,19 @@ impl DoeService {
             Ok(asked) => asked,
             Err(e) => return answer(Status::BadRequest, format!("malformed Discovery: {e}")),
         };
-        let allowed = self.admin.policy().allowed_protocols(
-            client,
-            &served.function,
-            served.mediator.discovered(),
-        );
+        let discovered = served.mediator.discovered();
+        if discovered.is_empty() {
+            return answer(
+                Status::MailboxDead,
+                "the mailbox is not usable yet (another requester left it busy or in \
+                 Error); retrying"
+                    .to_owned(),
+            );
+        }
+        let allowed = self
+            .admin
+            .policy()
+            .allowed_protocols(client, &served.function, &discovered);
         Judgement::Answer(LocalAnswer {
             status: Status::Ok,
             object: discovery::respond(&allowed, &asked).encode(),

@@ -9,12 +9,19 @@
 //!    `doectl --force` does): the wrong and failed reads of both sides are counted and
 //!    printed, and there must be some — proof the mediated figure can fail.
 //! 3. **doe-proxyd**, no guest: root's reads through the daemon's socket are all right;
-//!    uid 1000 (allowed only CMA/SPDM, which the function does not offer) is refused with
-//!    one `connection-refused` audit record; the socket is removed when the daemon stops.
+//!    uid 1000 (allowed only CMA/SPDM) is denied its CDAT read, with one `denied` audit
+//!    record; uid 1001 (no rule) is refused at the door with one `connection-refused`
+//!    audit record; the socket is removed when the daemon stops.
+//! 4. **recovery** (`contention_recovery.rs`): a raw host writer active while vmm starts;
+//!    once it stops, the guest and the socket work again in the same boot.
+//!
+//! `doectl doctor` runs on the function bound to its driver and bound to vfio-pci under
+//! vmm; both reports are printed.
 
 use serde::Deserialize;
 
 use super::common::{marker, section_in, section_rc};
+use super::contention_recovery;
 use crate::bench::job::Outcome;
 use crate::bench::scenario::Scenario;
 
@@ -185,40 +192,39 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
     root.all_right(&reference)
         .map_err(|e| format!("doe-proxyd: root: {e}"))?;
     facts.push(format!("doe-proxyd: root: {}", root.summary()));
-    let refused = stress_in(lines, "proxyd-1000")?;
-    let refusal = refused
-        .errors
-        .keys()
-        .find(|e| e.starts_with("not-allowed: "))
-        .filter(|_| refused.reads_failed == 1 && refused.reads_ok == 0)
-        .ok_or_else(|| {
-            format!(
-                "doe-proxyd: uid 1000 was not refused: {} (errors: {:?})",
-                refused.summary(),
-                refused.errors
-            )
-        })?;
-    facts.push(format!("doe-proxyd: uid 1000 refused: {refusal}"));
+    let denied = stress_in(lines, "proxyd-1000")?;
+    let denial = refusal(&denied, "denied: ", "uid 1000's CDAT read was not denied")?;
+    facts.push(format!(
+        "doe-proxyd: uid 1000 (CMA/SPDM only) denied CDAT: {denial}"
+    ));
+    let refused = stress_in(lines, "proxyd-1001")?;
+    let refusal = refusal(&refused, "not-allowed: ", "uid 1001 was not refused")?;
+    facts.push(format!("doe-proxyd: uid 1001 (no rule) refused: {refusal}"));
     let audit: Vec<serde_json::Value> = section_in(lines, "proxyd-audit")
         .ok_or("section `proxyd-audit` missing")?
         .iter()
         .filter(|l| l.trim_start().starts_with('{'))
         .map(|l| serde_json::from_str(l.trim()).map_err(|e| format!("audit line: {e}")))
         .collect::<Result<_, _>>()?;
-    let for_1000: Vec<&serde_json::Value> = audit
-        .iter()
-        .filter(|r| {
-            r["client"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("host:uid=1000,"))
-        })
-        .collect();
-    if for_1000.len() != 1 || for_1000[0]["event"] != "connection-refused" {
-        return Err(format!(
-            "doe-proxyd: want one connection-refused audit record for uid 1000, got {for_1000:?}"
-        ));
+    for (uid, event) in [
+        (0, None),
+        (1000, Some("denied")),
+        (1001, Some("connection-refused")),
+    ] {
+        let records = records_of(&audit, uid);
+        match event {
+            None if records.is_empty() => {}
+            Some(event) if records.len() == 1 && records[0]["event"] == event => {
+                facts.push(format!("doe-proxyd: audit for uid {uid}: {}", records[0]));
+            }
+            _ => {
+                return Err(format!(
+                    "doe-proxyd: want {} audit record for uid {uid}, got {records:?}",
+                    event.map_or("no".to_owned(), |e| format!("one `{e}`"))
+                ))
+            }
+        }
     }
-    facts.push(format!("doe-proxyd: audit: {}", for_1000[0]));
     if marker(lines, "@@proxyd-exit ") != Some("0") {
         return Err(format!(
             "doe-proxyd exited {:?} on SIGTERM",
@@ -226,5 +232,47 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
         ));
     }
     facts.push("doe-proxyd: stopped by SIGTERM with exit 0, its socket removed".to_owned());
+
+    // 4. recovery
+    facts.extend(contention_recovery::check(lines, &reference)?);
+
+    // doectl doctor, bound to the driver and to vfio-pci under vmm.
+    for name in ["doctor-driver", "doctor-vfio"] {
+        let report = section_in(lines, name).ok_or_else(|| format!("section `{name}` missing"))?;
+        if section_rc(lines, name) != Some(0) {
+            return Err(format!(
+                "`{name}` exited {:?}: {}",
+                section_rc(lines, name),
+                report.join(" | ")
+            ));
+        }
+        facts.push(format!("{name}: {}", report.join(" | ")));
+    }
     Ok(facts)
+}
+
+/// The one failed read of `report`, refused with an error starting with `prefix`.
+fn refusal<'a>(report: &'a Stress, prefix: &str, what: &str) -> Result<&'a str, String> {
+    report
+        .errors
+        .keys()
+        .find(|e| e.starts_with(prefix))
+        .filter(|_| report.reads_failed == 1 && report.reads_ok == 0)
+        .map(String::as_str)
+        .ok_or_else(|| {
+            format!(
+                "doe-proxyd: {what}: {} (errors: {:?})",
+                report.summary(),
+                report.errors
+            )
+        })
+}
+
+/// The audit records of host user `uid`.
+fn records_of(audit: &[serde_json::Value], uid: u32) -> Vec<&serde_json::Value> {
+    let prefix = format!("host:uid={uid},");
+    audit
+        .iter()
+        .filter(|r| r["client"].as_str().is_some_and(|c| c.starts_with(&prefix)))
+        .collect()
 }

@@ -2,6 +2,7 @@
 
 pub mod common;
 mod contention;
+mod contention_recovery;
 mod edu_checks;
 mod guest_boot;
 mod guest_boot_errors;

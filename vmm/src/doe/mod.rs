@@ -3,9 +3,11 @@
 //! For every DOE capability of an assigned function, [`virtualise`] starts a `doe-proxy`
 //! [`Mediator`] that owns the physical mailbox (reached through the VFIO config region,
 //! [`BackendConfigSpace`]) and builds a [`VirtualDoe`] at the same offset whose
-//! [`PolicyFilter`] applies the admin's policy ([`DoeAdmin`]). A mailbox whose mediator
-//! cannot start (dead mailbox, Discovery error) stays hidden from the guest, with one
-//! warning.
+//! [`PolicyFilter`] applies the admin's policy ([`DoeAdmin`]). A mailbox that another
+//! requester holds busy or in Error at start is virtualised all the same: the mediator
+//! retries it with backoff, and the guest's exchanges fail (Error) until a retry works,
+//! in the same boot. Only a mailbox whose mediator cannot start at all (no threads) or
+//! whose capability cannot be read stays hidden from the guest, with one warning.
 //!
 //! The mediator's worker and notifier threads apply the `doe-mediator` seccomp filter
 //! first thing ([`mediator_thread_start`]).
@@ -121,7 +123,14 @@ where
         // writes the guest queued in KVM's coalesced ring need not be drained first).
         match VirtualDoe::connect(config, filter, |sink| mediator.register(name, sink)) {
             Ok(model) => {
-                log::info!("{bdf}: DOE at {offset:#x} virtualised");
+                if mediator.is_dead() {
+                    log::warn!(
+                        "{bdf}: DOE at {offset:#x} virtualised; the physical mailbox is not \
+                         usable yet (the guest's exchanges fail until a retry works)"
+                    );
+                } else {
+                    log::info!("{bdf}: DOE at {offset:#x} virtualised");
+                }
                 out.handlers.push((offset, model));
                 out.mediators.push(ServedMailbox {
                     function,

@@ -124,3 +124,57 @@ fn two_guests_share_one_physical_mailbox() {
         reader.join().unwrap();
     }
 }
+
+/// A physical mailbox another requester holds at start (its abort never completes): the
+/// guest keeps its virtual mailbox, sees errors, and reads CDAT once the mediator's retry
+/// works — the same virtual mailbox, nothing rebuilt.
+#[test]
+fn a_guest_keeps_its_mailbox_while_the_physical_one_recovers() {
+    use doe_proxy::emulated::Fault;
+    use doe_proxy::mediator::RecoveryConfig;
+
+    let spec = DoeSpec::new(CAP).responder(CdatResponder::new(example_type3_table().to_entries()));
+    let fault = spec.fault_handle();
+    fault.set(Fault::StuckAbort);
+    let function = EmulatedFunction::builder()
+        .ids(0x8086, 0x0d93)
+        .doe(spec)
+        .build()
+        .unwrap();
+    let fast = MailboxConfig {
+        abort_timeout: Duration::from_millis(20),
+        ..MailboxConfig::default()
+    };
+    let physical = Mailbox::new(function, CAP, fast).unwrap();
+    let config = MediatorConfig {
+        recovery: Some(RecoveryConfig {
+            first_retry: Duration::from_millis(5),
+            max_retry: Duration::from_millis(20),
+        }),
+        ..MediatorConfig::default()
+    };
+    let mediator = Mediator::start(physical, config).unwrap();
+    assert!(mediator.is_dead());
+    let mut guest = guest(&mediator, Arc::new(AllowAll));
+    guest.abort().unwrap();
+    // Discovery fails (Error) while the physical mailbox is unusable; the guest's driver
+    // aborts after it, as Linux does.
+    assert!(matches!(
+        guest.discover(),
+        Err(MailboxError::DeviceError | MailboxError::AbortTimeout)
+    ));
+    fault.clear();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while mediator.is_dead() {
+        assert!(std::time::Instant::now() < deadline, "never recovered");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    guest.abort().unwrap();
+    assert_eq!(
+        guest.discover().unwrap(),
+        [ProtocolId::DISCOVERY, ProtocolId::CXL_TABLE_ACCESS]
+    );
+    assert_eq!(read_cdat(&mut guest).unwrap(), example_type3_table());
+    drop(guest);
+    mediator.shutdown();
+}

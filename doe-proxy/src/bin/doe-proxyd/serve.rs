@@ -58,15 +58,19 @@ pub fn serve_function(bdf: Bdf, config: MediatorConfig) -> Result<Vec<ServedMail
             .map_err(|e| format!("{bdf} DOE at {offset:#x}: {e}"))?;
         let mediator = Mediator::start(mailbox, config)
             .map_err(|e| format!("{bdf} DOE at {offset:#x}: {e}"))?;
-        log::info!(
-            "{bdf}: DOE at {offset:#x} served ({})",
-            mediator
-                .discovered()
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let discovered = mediator.discovered();
+        if discovered.is_empty() {
+            log::warn!("{bdf}: DOE at {offset:#x} served, but not usable yet (retrying)");
+        } else {
+            log::info!(
+                "{bdf}: DOE at {offset:#x} served ({})",
+                discovered
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         served.push(ServedMailbox {
             function,
             class,

@@ -59,7 +59,7 @@ fn discovery_answers_count_against_the_queue_bound() {
     // Once the notifier has handed the answer over, it no longer counts.
     stall.open();
     let expected = discovery::respond(
-        mediator.discovered(),
+        &mediator.discovered(),
         &DiscoveryRequest {
             index: 1,
             version: 0,
@@ -112,5 +112,5 @@ fn a_sink_may_submit_the_next_discovery_index_with_a_queue_of_one() {
     let walked = walked.recv_timeout(PATIENCE).expect("the walk stopped");
     // Break the cycle client -> sink -> client.
     walker.lock().unwrap().take();
-    assert_eq!(walked.as_deref(), Ok(mediator.discovered()));
+    assert_eq!(walked.as_deref(), Ok(&*mediator.discovered()));
 }

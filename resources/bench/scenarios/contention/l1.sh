@@ -4,7 +4,13 @@
 #  2. bypass: the same, but L1 drives the physical registers itself (no mediator, what
 #     `doectl --force` does): corrupted or failed exchanges are expected and counted.
 #  3. doe-proxyd, no guest: root reads CDAT through its socket; uid 1000 (allowed only
-#     CMA/SPDM) is denied CDAT, with one audit record; the socket goes with the daemon.
+#     CMA/SPDM) is denied CDAT, with one audit record; uid 1001 (no rule) is refused at
+#     the door, with one audit record; the socket goes with the daemon.
+#  4. recovery: a raw host writer (`doectl --force cdat` in a loop) drives the physical
+#     mailbox while vmm starts; once it stops, L2's Discovery and CDAT read work in the
+#     same boot, and L1's next exchange through vmm's socket works.
+# `doectl doctor` runs on the function bound to its driver, then to vfio-pci with vmm
+# owning it.
 set -u
 . /etc/bench/lib.sh
 BDF=0000:0d:00.0
@@ -18,6 +24,7 @@ ref_json=$(doectl cdat "$BDF" --json) || fail "doectl cdat on the physical funct
 REF=$(printf '%s\n' "$ref_json" | sed -n 's/.*"bytes": *"\([0-9a-f]*\)".*/\1/p')
 [ -n "$REF" ] || fail "no CDAT bytes in doectl's report"
 echo "@@reference $REF"
+section doctor-driver doectl doctor "$BDF"
 bind_vfio "$BDF"
 
 # wait_for MARKER: polls L2's serial file until MARKER appears (fails if vmm exits first).
@@ -47,6 +54,7 @@ round() {
         --doe-socket "$SOCK" --serial "$SERIAL" &
     VMM=$!
     wait_for "@@l2 stress-begin"
+    [ "$1" = mediated ] && section doctor-vfio doectl doctor "$BDF"
     if grep -q "^@@l2 stress-end" "$SERIAL"; then
         echo "@@overlap $1 no"
     else
@@ -91,9 +99,53 @@ section proxyd-root doe-stress "$BDF" --socket "$PSOCK" --iterations 20 --discov
     --reference "$REF" --label proxyd-root --as-uid 0
 section proxyd-1000 doe-stress "$BDF" --socket "$PSOCK" --iterations 1 --label proxyd-1000 \
     --as-uid 1000
+section proxyd-1001 doe-stress "$BDF" --socket "$PSOCK" --iterations 1 --label proxyd-1001 \
+    --as-uid 1001
 kill -TERM "$PROXYD"
 wait "$PROXYD"
 echo "@@proxyd-exit $?"
 section proxyd-audit cat "$AUDIT"
 [ -e "$PSOCK" ] && fail "doe-proxyd left $PSOCK behind"
+
+# 4. recovery: the raw writer runs while vmm starts and until L2 has tried a few times.
+: > "$SERIAL"
+STOP=/root/stop-writer
+WLOG=/root/writer.log
+VLOG=/root/vmm-recovery.log
+rm -f "$STOP" "$WLOG"
+(
+    runs=0 failed=0
+    while [ ! -e "$STOP" ]; do
+        runs=$((runs + 1))
+        doectl --force cdat "$BDF" > /dev/null 2>&1 || failed=$((failed + 1))
+    done
+    echo "$runs $failed" > "$WLOG"
+) &
+WRITER=$!
+sleep 2
+# vmm's serial input: L1 tells L2 when the writer has stopped.
+IN=/root/l2-in
+rm -f "$IN"
+mkfifo "$IN" || fail "mkfifo $IN"
+exec 3<> "$IN"
+VMM_LOG=info vmm --kernel /l2/vmlinuz --initramfs /l2/initramfs \
+    --cmdline "$CMDLINE contention.mode=recovery" --memory 512M --cpus 1 \
+    --device "vfio=$BDF" --name contention --policy /root/policy.toml \
+    --doe-socket "$SOCK" --serial "$SERIAL" < "$IN" 2> "$VLOG" &
+VMM=$!
+wait_for "@@l2 waiting-for-stop"
+touch "$STOP"
+wait "$WRITER"
+echo "@@writer $(cat "$WLOG")"
+echo writer-stopped >&3
+wait_for "@@l2 recovery-end"
+section l1-after-recovery doectl --socket "$SOCK" cdat "$BDF" --json
+echo host-done >&3
+wait "$VMM"
+_rc=$?
+exec 3>&-
+dump_l2 recovery
+section vmm-recovery-log cat "$VLOG"
+echo "@@vmm-exit recovery $_rc"
+[ "$_rc" = 0 ] || fail "vmm (recovery) exited $_rc"
 exit 0
