@@ -38,8 +38,15 @@
 //!   device (they count against the bound until delivered).
 //! - **Faults** stay with the client whose exchange met them (a timeout is that
 //!   client's [`ExchangeError::TimedOut`]; the driver aborts and the next client is
-//!   served), except a mailbox whose abort fails: it is dead and every client is
-//!   answered [`ExchangeError::MailboxDead`].
+//!   served), except a mailbox whose abort fails: it is unusable and every client is
+//!   answered [`ExchangeError::MailboxDead`] until the worker's retry works.
+//! - **Recovery** ([`MediatorConfig::recovery`], on by default). A mailbox another
+//!   requester leaves busy or in Error, at start (the reset or the Discovery fails) or
+//!   later (an abort does not complete), is retried by the worker with backoff: an abort
+//!   that completes, and the Discovery walk if the mediator never had the list, make it
+//!   usable again for the same clients. Meanwhile every submission is answered
+//!   [`ExchangeError::MailboxDead`] at once, and [`Mediator::discovered`] is empty until
+//!   the list is known. With recovery off a failed abort is final, as in Linux.
 //! - **Driver panics.** A panic in the mailbox driver (or the device model under it)
 //!   during an exchange, on the worker or in [`MediatorClient::drive`], is caught and
 //!   logged; the mailbox is aborted and the exchange answered
