@@ -11,6 +11,7 @@ pub mod ext_cap;
 pub mod log_limit;
 pub mod mailbox;
 pub mod mediator;
+pub mod ownership;
 pub mod pci_address;
 pub mod protocol;
 pub mod signals;

@@ -182,6 +182,14 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
             DoeSocketServer::bind(config, service).map_err(Error::DoeSocket)
         })
         .transpose()?;
+    // The owner registry (`doe_proxy::ownership`): doectl refuses to drive these mailboxes
+    // and names the DOE socket. A warning if it fails (e.g. not root). The files go when
+    // `_owners` drops, after the event loop, under its seccomp filter (read, unlink).
+    let _owners = doe_proxy::ownership::register_served(
+        doe_proxy::ownership::PROGRAM_VMM,
+        cli.doe_socket.as_deref(),
+        &assigned.doe_mailboxes(),
+    );
     for v in vcpus {
         v.spawn()?;
     }

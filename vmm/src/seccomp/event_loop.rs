@@ -4,8 +4,8 @@
 //! the policy file on reload — read-only (`openat` without any write or create flag):
 //! the path comes from vmm's own command line, never from the guest, and re-opening it
 //! is what lets an admin edit the file in place (an fd kept open would read the old
-//! inode after an editor's rename). The one file it removes is the control socket it
-//! created, at the end.
+//! inode after an editor's rename). At the end it removes the control socket it created,
+//! and reads and removes its owner registrations (`doe_proxy::ownership`).
 
 use libc::{
     SYS_accept4, SYS_close, SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_fstat,
@@ -88,7 +88,8 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         // The same drop finds the group number from the device's sysfs iommu_group link.
         allow(SYS_readlink),
         // At the end, the control socket's file is removed (`--api-socket`: a path from
-        // vmm's own command line, and only while it is still the socket vmm bound).
+        // vmm's own command line, and only while it is still the socket vmm bound), and
+        // each owner registration that still names vmm (read first, read-only openat).
         allow(SYS_unlink),
     ])
 }

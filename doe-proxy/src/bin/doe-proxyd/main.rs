@@ -1,8 +1,10 @@
 //! `doe-proxyd`: owns the DOE mailboxes of functions no VMM owns (a PF serving its VFs, a
 //! device the host keeps) and shares them with host users through a DOE socket (the
 //! protocol of `vmm --doe-socket`; see `doe-proxy/README.md`), under the admin's policy,
-//! with every denial audited. SIGHUP reloads the policy; SIGTERM or SIGINT stops it (the
-//! exchange on a device finishes, the socket is removed).
+//! with every denial audited. It registers each function in the owner registry
+//! (`doe_proxy::ownership`) while it serves it. SIGHUP reloads the policy; SIGTERM or
+//! SIGINT stops it (the exchange on a device finishes, the socket and the registrations are
+//! removed).
 
 mod serve;
 
@@ -13,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use doe_proxy::admin::{AuditTarget, DoeAdmin};
 use doe_proxy::mediator::{LeaseConfig, MediatorConfig};
+use doe_proxy::ownership::{register_served, HostPaths, Registry, PROGRAM_DOE_PROXYD};
 use doe_proxy::pci_address::Bdf;
 use doe_proxy::signals::{blocked_signalfd, read_signals};
 use doe_proxy::socket::{DoeService, DoeSocketServer, ServerConfig};
@@ -44,7 +47,8 @@ struct Cli {
     /// A function whose DOE mailboxes to serve (repeatable), e.g. 0000:0d:00.0.
     #[arg(long = "function", value_name = "BDF", required = true)]
     functions: Vec<Bdf>,
-    /// Serve a function even when its kernel driver may use DOE itself.
+    /// Serve a function even when someone else may use its DOE mailboxes: its kernel
+    /// driver, a connected TSM, or another mediator.
     #[arg(long)]
     force: bool,
     /// Switch SPDM leases off: clients' CMA/SPDM requests interleave freely (one client's
@@ -89,8 +93,10 @@ impl MutEventSubscriber for Signals {
 fn run(cli: Cli) -> Result<(), (u8, String)> {
     let usage = |e: String| (EXIT_USAGE, e);
     let failure = |e: String| (1, e);
+    let host = HostPaths::system();
+    let registry = Registry::from_env();
     for &bdf in &cli.functions {
-        if let Some(reason) = serve::refusal(bdf) {
+        if let Some(reason) = serve::refusal(&host, &registry, bdf) {
             if !cli.force {
                 return Err(usage(reason));
             }
@@ -115,12 +121,15 @@ fn run(cli: Cli) -> Result<(), (u8, String)> {
     for &bdf in &cli.functions {
         mailboxes.extend(serve::serve_function(bdf, mediator_config).map_err(failure)?);
     }
+    let served = mailboxes.clone();
     let service = Arc::new(DoeService::new(admin.clone(), mailboxes));
     let config = ServerConfig {
         mode: cli.socket_mode,
         ..ServerConfig::new(&cli.socket)
     };
     let server = DoeSocketServer::bind(config, service).map_err(|e| failure(e.to_string()))?;
+    // Once the socket exists, so doectl can be sent there; the files go when this drops.
+    let _registration = register_served(PROGRAM_DOE_PROXYD, Some(&cli.socket), &served);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut manager = EventManager::<Arc<Mutex<dyn MutEventSubscriber + Send>>>::new()
         .map_err(|e| failure(format!("event loop: {e}")))?;

@@ -47,6 +47,9 @@ pub enum ToolError {
     /// The device reported an error or the mailbox is dead.
     #[error("device error: {0}")]
     Device(String),
+    /// A mediator owns the function's mailboxes (the text names it and its socket).
+    #[error("{0}")]
+    Owned(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),
@@ -63,6 +66,7 @@ impl ToolError {
             ToolError::Timeout(_) => 6,
             ToolError::Malformed(_) => 7,
             ToolError::Device(_) => 8,
+            ToolError::Owned(_) => 9,
         }
     }
 }
@@ -160,6 +164,7 @@ mod tests {
             (MailboxError::DeviceError.into(), 8),
             (MailboxError::Dead.into(), 8),
             (ScanError::Chain(ExtCapError::TooMany).into(), 7),
+            (ToolError::Owned("owned by vmm".to_owned()), 9),
         ];
         for (error, code) in cases {
             assert_eq!(error.exit_code(), code, "{error}");

@@ -12,7 +12,7 @@ pub fn run(client: &mut SocketClient, json: bool) -> Result<(), ToolError> {
         .list()?
         .into_iter()
         .map(|f| {
-            Ok(DoeFunction {
+            let function = DoeFunction {
                 device: f.device.parse().map_err(|e| {
                     ToolError::Malformed(format!("the socket listed {:?}: {e}", f.device))
                 })?,
@@ -20,6 +20,10 @@ pub fn run(client: &mut SocketClient, json: bool) -> Result<(), ToolError> {
                 device_id: f.device_id,
                 class: f.class,
                 mailboxes: f.mailboxes,
+            };
+            Ok(crate::list::Listed {
+                function,
+                owner: None,
             })
         })
         .collect::<Result<Vec<_>, ToolError>>()?;

@@ -3,16 +3,20 @@
 //! CDAT, `exchange` sends one raw object, `policy reload --vmm <socket>` has a running vmm
 //! re-read its policy, `stats --vmm <socket>` prints its counters. With `--socket <path>`
 //! the mailbox commands go through a mediator's DOE socket (`vmm --doe-socket`,
-//! `doe-proxyd`) instead of the registers. Human output by default, `--json` for scripts;
-//! exit codes in `exit.rs`.
+//! `doe-proxyd`) instead of the registers; without it they first check that no mediator
+//! owns the function (`owned.rs`; `--force` skips the check). `doctor` reports who else may
+//! use a function's mailboxes. Human output by default, `--json` for scripts; exit codes in
+//! `exit.rs`.
 
 mod cdat;
 mod discover;
+mod doctor;
 mod exchange;
 mod exit;
 mod list;
 mod list_socket;
 mod open;
+mod owned;
 mod policy;
 mod stats;
 mod target;
@@ -36,6 +40,10 @@ struct Cli {
     /// the function's registers: list, discover, cdat and exchange.
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<std::path::PathBuf>,
+    /// Drive the registers even when a mediator (vmm, doe-proxyd, a VFIO user) owns the
+    /// function's DOE mailboxes: its exchanges and ours may corrupt each other.
+    #[arg(long, global = true)]
+    force: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,10 +108,21 @@ enum Command {
         #[arg(value_parser = exchange::parse_protocol)]
         protocol: doe_proxy::protocol::ProtocolId,
         /// The request's payload, hex bytes (padded with zeros to whole dwords).
+        // Spelled out: clap takes a bare `Vec<u8>` for many `u8` values and panics on the
+        // parser's one `Vec<u8>`.
         #[arg(value_parser = exchange::parse_payload, default_value = "")]
-        payload: Vec<u8>,
+        payload: ::std::vec::Vec<u8>,
         #[command(flatten)]
         args: MailboxArgs,
+    },
+    /// Report who else may use the function's DOE mailboxes (driver, host kernel, TSM,
+    /// mediator, VFIO user) and whether doectl would drive them. Reads sysfs only.
+    Doctor {
+        /// The function, e.g. 0000:0d:00.0.
+        bdf: Bdf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Talk to a running vmm about its DOE policy.
     Policy {
@@ -122,9 +141,43 @@ enum Command {
 /// How long `list --socket` waits for the server's answer.
 const LIST_PATIENCE: Duration = Duration::from_secs(10);
 
+/// The target of a command that drives `bdf`'s mailboxes: the socket, or the registers
+/// once no mediator owns them (or `force`).
+fn mailbox_target(
+    socket: Option<&std::path::PathBuf>,
+    force: bool,
+    bdf: Bdf,
+    args: &MailboxArgs,
+) -> Result<target::Target, ToolError> {
+    if socket.is_none() {
+        owned::check(bdf, force)?;
+    }
+    target::Target::new(socket, args)
+}
+
+/// Parses the command line; `--force` with `--socket` is a usage error (the socket's
+/// mediator drives the registers; there is nothing to force). Checked here because clap
+/// checks conflicts per subcommand level and both flags are global.
+fn parse_cli<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
+    if cli.force && cli.socket.is_some() {
+        return Err(<Cli as clap::CommandFactory>::command().error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "--force drives the registers past a mediator; --socket goes through one: \
+             give one or the other",
+        ));
+    }
+    Ok(cli)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let socket = cli.socket.as_ref();
+    let force = cli.force;
     let result = match cli.command {
         Command::List { json } => match socket {
             None => list::run(json),
@@ -132,22 +185,22 @@ fn main() -> ExitCode {
                 .map_err(ToolError::from)
                 .and_then(|mut client| list_socket::run(&mut client, json)),
         },
-        Command::Discover { bdf, args } => {
-            target::Target::new(socket, &args).and_then(|mut t| discover::run(&mut t, bdf, &args))
-        }
+        Command::Discover { bdf, args } => mailbox_target(socket, force, bdf, &args)
+            .and_then(|mut t| discover::run(&mut t, bdf, &args)),
         Command::Cdat {
             bdf,
             args,
             no_discovery,
-        } => target::Target::new(socket, &args)
+        } => mailbox_target(socket, force, bdf, &args)
             .and_then(|mut t| cdat::run(&mut t, bdf, &args, no_discovery)),
         Command::Exchange {
             bdf,
             protocol,
             payload,
             args,
-        } => target::Target::new(socket, &args)
+        } => mailbox_target(socket, force, bdf, &args)
             .and_then(|mut t| exchange::run(&mut t, bdf, &args, protocol, &payload)),
+        Command::Doctor { bdf, json } => doctor::run(bdf, json),
         Command::Policy { command } => policy::run(&command),
         Command::Stats { vmm } => stats::run(&vmm),
     };
@@ -172,7 +225,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("doectl").chain(args.iter().copied()))
+        parse_cli(std::iter::once("doectl").chain(args.iter().copied()))
     }
 
     #[test]
@@ -186,6 +239,54 @@ mod tests {
                 assert_eq!(args.mailbox, Some(0x190));
             }
             _ => panic!("not cdat"),
+        }
+    }
+
+    #[test]
+    fn force_is_global() {
+        let cli = parse(&["discover", "0d:00.0", "--force"]).unwrap();
+        assert!(cli.force);
+        let cli = parse(&["--force", "cdat", "0d:00.0"]).unwrap();
+        assert!(cli.force);
+        assert!(!parse(&["discover", "0d:00.0"]).unwrap().force);
+    }
+
+    #[test]
+    fn force_with_a_socket_is_a_usage_error() {
+        let e = parse(&["--socket", "/run/d.sock", "discover", "0d:00.0", "--force"])
+            .err()
+            .expect("refused");
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn exchange_takes_one_hex_payload() {
+        let cli = parse(&["exchange", "0d:00.0", "0001:01", "1011"]).unwrap();
+        match cli.command {
+            Command::Exchange {
+                protocol, payload, ..
+            } => {
+                assert_eq!(protocol.to_string(), "0001:01");
+                assert_eq!(payload, vec![0x10, 0x11]);
+            }
+            _ => panic!("not exchange"),
+        }
+        match parse(&["exchange", "0d:00.0", "0001:01"]).unwrap().command {
+            Command::Exchange { payload, .. } => assert!(payload.is_empty()),
+            _ => panic!("not exchange"),
+        }
+    }
+
+    #[test]
+    fn doctor_takes_a_function_and_json() {
+        let cli = parse(&["doctor", "0d:00.0", "--json"]).unwrap();
+        match cli.command {
+            Command::Doctor { bdf, json } => {
+                assert_eq!(bdf.to_string(), "0000:0d:00.0");
+                assert!(json);
+            }
+            _ => panic!("not doctor"),
         }
     }
 
