@@ -39,6 +39,10 @@ pub const L1_BINARIES: &[Binary] = &[
         name: "doe-stress",
     },
     Binary {
+        package: "guest-tests",
+        name: "doe-jam",
+    },
+    Binary {
         package: "doe-proxy",
         name: "doe-proxyd",
     },
