@@ -26,7 +26,7 @@ use doe_proxy::mailbox::{Mailbox, MailboxConfig};
 use doe_proxy::mediator::{LeaseConfig, Mediator, MediatorConfig, MediatorThread};
 use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 use doe_proxy::socket::ServedMailbox;
-use policies::{Action, ClientIdentity, FunctionId, Policy};
+use policies::{Action, Bdf, ClientIdentity, FunctionId, Policy};
 
 pub use doe_proxy::admin::{AuditSink, DoeAdmin};
 pub use filter::PolicyFilter;
@@ -58,7 +58,7 @@ pub struct VirtualMailboxes {
 /// Starts a mediator and builds a virtual mailbox for each DOE capability of the function
 /// behind `backend` (host address `bdf`). Mailboxes that cannot be served are left out
 /// (the passthrough model then hides them), each with one warning.
-pub fn virtualise<B>(backend: &B, bdf: &str, ctx: &DoeContext) -> VirtualMailboxes
+pub fn virtualise<B>(backend: &B, bdf: Bdf, ctx: &DoeContext) -> VirtualMailboxes
 where
     B: PassthroughBackend + Clone + Send + 'static,
 {
@@ -139,7 +139,7 @@ where
 const PCI_CLASS_REVISION: u16 = 0x08;
 
 /// The function's policy identity: its host address and vendor:device.
-fn function_id(cfg: &impl ConfigSpace, bdf: &str) -> Option<FunctionId> {
+fn function_id(cfg: &impl ConfigSpace, bdf: Bdf) -> Option<FunctionId> {
     let ids = match cfg.read_u32(0) {
         Ok(ids) => ids,
         Err(e) => {
@@ -147,13 +147,9 @@ fn function_id(cfg: &impl ConfigSpace, bdf: &str) -> Option<FunctionId> {
             return None;
         }
     };
-    let Ok(address) = bdf.parse() else {
-        log::warn!("{bdf}: not a PCI address the policy understands, DOE hidden");
-        return None;
-    };
     let [v0, v1, d0, d1] = ids.to_le_bytes();
     Some(FunctionId::new(
-        address,
+        bdf,
         u16::from_le_bytes([v0, v1]),
         u16::from_le_bytes([d0, d1]),
     ))
