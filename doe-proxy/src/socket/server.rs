@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use log::{debug, info, warn};
-use policies::ClientIdentity;
+use policies::{ClientIdentity, ConnectionRefusal};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
 use super::peer::{peer_credentials, peer_identity};
@@ -282,6 +282,7 @@ impl DoeSocketServer {
             self.service.admin().audit_refused_connection(
                 &identity,
                 &self.config.path.display().to_string(),
+                ConnectionRefusal::NoMatchingRule,
                 &detail,
             );
             Some(detail)
