@@ -43,9 +43,14 @@ pub struct Cli {
     /// Where the guest's serial console (COM1) goes: `stdout` or a file path.
     #[arg(long, value_name = "stdout|FILE", default_value = "stdout", value_parser = parse_serial)]
     pub serial: SerialTarget,
-    /// Path of the control socket (a line protocol: `policy reload`, `policy show`).
+    /// Path of the control socket (a line protocol: `policy reload`, `policy show`,
+    /// `stats`); only root and vmm's own user may use it.
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
+    /// The control socket's file mode, octal.
+    #[arg(long, visible_alias = "control-socket-mode", value_name = "OCTAL",
+          default_value = "0600", value_parser = doe_proxy::socket::listener::parse_socket_mode)]
+    pub api_socket_mode: u32,
     /// Share the assigned functions' DOE mailboxes with host users through this socket
     /// while the guest runs (`doectl --socket <path>`; the protocol is doe-proxy's, see
     /// doe-proxy/README.md). Host users are identified by their uid/gid and judged by
@@ -53,7 +58,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub doe_socket: Option<PathBuf>,
     /// The DOE socket's file mode, octal.
-    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = doe_proxy::socket::server::parse_socket_mode)]
+    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = doe_proxy::socket::listener::parse_socket_mode)]
     pub doe_socket_mode: u32,
     /// The DOE policy file (TOML); the built-in default policy when absent.
     #[arg(long, value_name = "FILE")]
@@ -221,6 +226,30 @@ mod tests {
         assert_eq!(cli.serial, SerialTarget::Stdout);
         assert!(cli.devices.is_empty());
         assert_eq!(cli.name, "guest");
+        assert_eq!(cli.api_socket_mode, 0o600);
+        assert_eq!(cli.doe_socket_mode, 0o660);
+    }
+
+    #[test]
+    fn socket_modes() {
+        assert_eq!(
+            parse(&["--api-socket-mode", "0660"])
+                .unwrap()
+                .api_socket_mode,
+            0o660
+        );
+        assert_eq!(
+            parse(&["--control-socket-mode", "640"])
+                .unwrap()
+                .api_socket_mode,
+            0o640
+        );
+        let e = parse(&["--api-socket-mode", "0999"]).unwrap_err();
+        let line = one_line(&e);
+        assert!(
+            line.contains("--api-socket-mode") && line.contains("octal"),
+            "{line}"
+        );
     }
 
     #[test]

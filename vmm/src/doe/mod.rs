@@ -3,13 +3,15 @@
 //! For every DOE capability of an assigned function, [`virtualise`] starts a `doe-proxy`
 //! [`Mediator`] that owns the physical mailbox (reached through the VFIO config region,
 //! [`BackendConfigSpace`]) and builds a [`VirtualDoe`] at the same offset whose
-//! [`PolicyFilter`] applies the admin's policy ([`DoeAdmin`]). A mailbox whose mediator
+//! [`PolicyFilter`] applies the admin's policy ([`DoeAdmin`]), its denials queued for the
+//! event loop to audit ([`GuestAudit`]). A mailbox whose mediator
 //! cannot start (dead mailbox, Discovery error) stays hidden from the guest, with one
 //! warning.
 //!
 //! The mediator's worker and notifier threads apply the `doe-mediator` seccomp filter
 //! first thing ([`mediator_thread_start`]).
 
+mod audit;
 mod filter;
 
 #[cfg(test)]
@@ -28,6 +30,7 @@ use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 use doe_proxy::socket::ServedMailbox;
 use policies::{Action, Bdf, ClientIdentity, FunctionId, Policy};
 
+pub use audit::GuestAudit;
 pub use doe_proxy::admin::{AuditSink, DoeAdmin};
 pub use filter::PolicyFilter;
 
@@ -36,6 +39,8 @@ pub use filter::PolicyFilter;
 pub struct DoeContext {
     /// The policy, rate limiter and audit log shared by every mailbox.
     pub admin: Arc<DoeAdmin>,
+    /// Where the guest's denials are queued for the event loop to write.
+    pub audit: Arc<GuestAudit>,
     /// The guest's name (`--name`), its policy identity.
     pub guest: String,
     /// How long a vCPU may wait for its guest's exchange (`--doe-completion-wait`).
@@ -112,6 +117,7 @@ where
         };
         let filter = Arc::new(PolicyFilter::new(
             ctx.admin.clone(),
+            ctx.audit.clone(),
             client.clone(),
             function,
             offset,
