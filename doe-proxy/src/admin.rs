@@ -6,9 +6,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use policies::audit::Drained;
 use policies::{
-    AuditEvent, AuditLog, ClientIdentity, Decision, FunctionId, Policy, PolicyError, PolicyStore,
-    RateLimiter, RequestInfo, SystemClock,
+    AuditEvent, AuditLog, AuditQueue, ClientIdentity, ConnectionRefusal, Decision, FunctionId,
+    Policy, PolicyError, PolicyStore, RateLimiter, RequestInfo, SystemClock,
 };
 
 /// Where audit lines go.
@@ -108,13 +109,35 @@ impl DoeAdmin {
         }
     }
 
-    /// Writes the audit line of a host user refused at the door of the DOE socket at
-    /// `socket` (no rule allows it anything there).
-    pub fn audit_refused_connection(&self, client: &ClientIdentity, socket: &str, detail: &str) {
+    /// Writes the audit line of a host user refused at the door of the socket at `socket`
+    /// for `reason` (a DOE socket: no rule allows it anything there; an admin socket: its
+    /// uid may not use it).
+    pub fn audit_refused_connection(
+        &self,
+        client: &ClientIdentity,
+        socket: &str,
+        reason: ConnectionRefusal,
+        detail: &str,
+    ) {
         let mut audit = lock(&self.audit);
-        if let Err(e) = audit.record_refused_connection(client, socket, detail) {
+        if let Err(e) = audit.record_refused_connection(client, socket, reason, detail) {
             crate::warn_ratelimited!("cannot write the audit log: {e}");
         }
+    }
+
+    /// Writes the records waiting in `queue` (denials decided on threads that must not
+    /// write, e.g. `vmm`'s vCPUs) to the audit log, with one `"dropped"` line if the queue
+    /// overflowed. Call it on the thread that may write (an event loop), when the queue's
+    /// owner is woken and about once a second.
+    pub fn write_queued(&self, queue: &AuditQueue) -> Drained {
+        let drained = queue.drain_into(&mut lock(&self.audit));
+        if let Some(e) = &drained.error {
+            crate::warn_ratelimited!(
+                "cannot write the audit log ({} line(s) lost): {e}",
+                drained.failed
+            );
+        }
+        drained
     }
 
     /// Writes the count of denials left out of the log (call it about once a second).

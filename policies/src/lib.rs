@@ -36,7 +36,7 @@ mod rule;
 mod spdm;
 mod store;
 
-pub use audit::{AuditEvent, AuditLog, AuditOutcome};
+pub use audit::{AuditEvent, AuditLog, AuditOutcome, AuditQueue, ConnectionRefusal};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decision::{Decision, DenyReason, RequestInfo, RuleId, RuleRef, Verdict};
 pub use error::{Location, PolicyError, ValidationError};

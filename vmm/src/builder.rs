@@ -16,11 +16,13 @@ use crate::cli::{AuditTarget, Cli, DeviceSpec, OnOff, SerialTarget};
 use crate::coalesced::CoalescedWrites;
 use crate::control::{
     self,
-    server::{AuditTimer, ControlServer, SighupReload},
+    audit::AuditWriter,
+    server::ControlServer,
+    sighup::{sighup_fd, SighupReload},
 };
 use crate::devices::acpi_pm::{AcpiPm, PM_BASE, PM_LEN};
 use crate::devices::serial::{SerialDevice, COM1_BASE, COM1_GSI, COM1_LEN};
-use crate::doe::{AuditSink, DoeAdmin, DoeContext};
+use crate::doe::{AuditSink, DoeAdmin, DoeContext, GuestAudit};
 use crate::error::Error;
 use crate::exit::{ExitNotifier, VmExit};
 use crate::interrupts::GsiRouting;
@@ -36,7 +38,7 @@ use crate::stats::VmStats;
 use crate::vcpu::{self, ExitHandlers};
 use crate::vfio::{self, bar_alloc::BarAllocator, VfioContext};
 use crate::{event_loop, vm};
-use doe_proxy::socket::{DoeService, DoeSocketServer, ServerConfig};
+use doe_proxy::socket::{BoundSocket, DoeService, DoeSocketServer, ServerConfig};
 
 /// The buses every device is attached to.
 struct Buses {
@@ -57,22 +59,26 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
     let admin = DoeAdmin::load(cli.policy.as_deref(), open_audit(&cli.audit)?)?;
     // SIGHUP is blocked before any thread starts (every thread inherits the mask), so it
     // only ever reaches the event loop's signalfd.
-    let sighup = control::server::sighup_fd().map_err(|source| Error::Control {
+    let sighup = sighup_fd().map_err(|source| Error::Control {
         what: "cannot set up SIGHUP".to_owned(),
         source,
     })?;
-    // The socket file goes when `_socket_file` drops: at the end, or on a failure below.
-    let (listener, _socket_file) = cli
+    // The guest's denials, queued by the vCPUs and written by the event loop.
+    let guest_audit = Arc::new(GuestAudit::new().map_err(|source| Error::Control {
+        what: "cannot create the audit queue".to_owned(),
+        source,
+    })?);
+    // The socket file goes when the socket drops: at the end, or on a failure below.
+    let control_socket = cli
         .api_socket
         .as_deref()
         .map(|path| {
-            control::server::bind(path).map_err(|source| Error::Control {
-                what: format!("cannot create the control socket {}", path.display()),
+            BoundSocket::bind(path, cli.api_socket_mode).map_err(|source| Error::ControlSocket {
+                path: path.to_owned(),
                 source,
             })
         })
-        .transpose()?
-        .unzip();
+        .transpose()?;
 
     // Guest memory and everything in it first: bad images fail before KVM is touched.
     let layout = MemoryLayout::new(cli.memory);
@@ -131,6 +137,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
             first_slot: memory::slot_count(&mem),
             doe: DoeContext {
                 admin: admin.clone(),
+                audit: guest_audit.clone(),
                 guest: cli.name.clone(),
                 completion_wait,
                 spdm_leases: cli.doe_spdm_leases == OnOff::On,
@@ -199,7 +206,7 @@ pub fn run(cli: &Cli) -> Result<VmExit, Error> {
         admin: admin.clone(),
         stats,
     };
-    let mut admin_subscribers = admin_subscribers(control, sighup, listener)?;
+    let mut admin_subscribers = admin_subscribers(control, guest_audit, sighup, control_socket)?;
     if let Some(server) = doe_socket {
         admin_subscribers.push(Arc::new(Mutex::new(server)));
     }
@@ -239,25 +246,27 @@ fn open_audit(target: &AuditTarget) -> Result<AuditSink, Error> {
     })
 }
 
-/// The event loop's admin subscribers: SIGHUP and the audit timer always, the control
-/// socket (policy and counters) when `--api-socket` was given. Built before the loop's seccomp filter.
+/// The event loop's admin subscribers: SIGHUP and the audit writer always, the control
+/// socket (policy and counters) when `--api-socket` was given. Built before the loop's
+/// seccomp filter.
 fn admin_subscribers(
     control: control::VmControl,
+    guest_audit: Arc<GuestAudit>,
     sighup: std::os::fd::OwnedFd,
-    listener: Option<std::os::unix::net::UnixListener>,
+    control_socket: Option<BoundSocket>,
 ) -> Result<Vec<event_loop::Subscriber>, Error> {
     let admin = &control.admin;
-    let timer = AuditTimer::new(admin.clone()).map_err(|source| Error::Control {
-        what: "cannot create the audit timer".to_owned(),
+    let writer = AuditWriter::new(guest_audit, admin.clone()).map_err(|source| Error::Control {
+        what: "cannot create the audit writer's timer".to_owned(),
         source,
     })?;
     let mut subscribers: Vec<event_loop::Subscriber> = vec![
         Arc::new(Mutex::new(SighupReload::new(sighup, admin.clone()))),
-        Arc::new(Mutex::new(timer)),
+        Arc::new(Mutex::new(writer)),
     ];
-    if let Some(listener) = listener {
+    if let Some(socket) = control_socket {
         subscribers.push(Arc::new(Mutex::new(ControlServer::new(
-            listener,
+            socket,
             Arc::new(control.clone()),
         ))));
     }

@@ -1,9 +1,9 @@
 //! The command line (a contract: scripts and later issues rely on these flags).
 
-use std::fmt;
 use std::path::PathBuf;
 
 use clap::Parser;
+use policies::pci_address::{Bdf, BdfError};
 
 /// Largest number of vCPUs: APIC IDs are 8 bits in the MADT's Processor Local APIC
 /// structure and one ID is left for the IOAPIC.
@@ -43,9 +43,14 @@ pub struct Cli {
     /// Where the guest's serial console (COM1) goes: `stdout` or a file path.
     #[arg(long, value_name = "stdout|FILE", default_value = "stdout", value_parser = parse_serial)]
     pub serial: SerialTarget,
-    /// Path of the control socket (a line protocol: `policy reload`, `policy show`).
+    /// Path of the control socket (a line protocol: `policy reload`, `policy show`,
+    /// `stats`); only root and vmm's own user may use it.
     #[arg(long, value_name = "PATH")]
     pub api_socket: Option<PathBuf>,
+    /// The control socket's file mode, octal.
+    #[arg(long, visible_alias = "control-socket-mode", value_name = "OCTAL",
+          default_value = "0600", value_parser = doe_proxy::socket::listener::parse_socket_mode)]
+    pub api_socket_mode: u32,
     /// Share the assigned functions' DOE mailboxes with host users through this socket
     /// while the guest runs (`doectl --socket <path>`; the protocol is doe-proxy's, see
     /// doe-proxy/README.md). Host users are identified by their uid/gid and judged by
@@ -53,7 +58,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub doe_socket: Option<PathBuf>,
     /// The DOE socket's file mode, octal.
-    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = doe_proxy::socket::server::parse_socket_mode)]
+    #[arg(long, value_name = "OCTAL", default_value = "0660", value_parser = doe_proxy::socket::listener::parse_socket_mode)]
     pub doe_socket_mode: u32,
     /// The DOE policy file (TOML); the built-in default policy when absent.
     #[arg(long, value_name = "FILE")]
@@ -113,29 +118,6 @@ pub enum SerialTarget {
 /// Where the DOE audit log goes (shared with doe-proxyd).
 pub use doe_proxy::admin::AuditTarget;
 
-/// A PCI address on the host: segment, bus, device, function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Bdf {
-    /// PCI segment (domain).
-    pub segment: u16,
-    /// Bus number.
-    pub bus: u8,
-    /// Device number (0..=31).
-    pub device: u8,
-    /// Function number (0..=7).
-    pub function: u8,
-}
-
-impl fmt::Display for Bdf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04x}:{:02x}:{:02x}.{:x}",
-            self.segment, self.bus, self.device, self.function
-        )
-    }
-}
-
 /// A `--device` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeviceSpec {
@@ -174,43 +156,14 @@ pub fn parse_memory_size(s: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// Parses a host BDF: `dddd:bb:dd.f` or `bb:dd.f` (hexadecimal).
-pub fn parse_bdf(s: &str) -> Result<Bdf, String> {
-    let bad = || format!("'{s}' is not a PCI address (expected e.g. 0000:0d:00.0)");
-    let parts: Vec<&str> = s.split(':').collect();
-    let (segment, bus, devfn) = match parts.as_slice() {
-        [seg, bus, devfn] => (*seg, *bus, *devfn),
-        [bus, devfn] => ("0", *bus, *devfn),
-        _ => return Err(bad()),
-    };
-    let (device, function) = devfn.split_once('.').ok_or_else(bad)?;
-    let hex = |t: &str, max_len: usize| {
-        if t.is_empty() || t.len() > max_len || !t.chars().all(|c| c.is_ascii_hexdigit()) {
-            Err(bad())
-        } else {
-            u32::from_str_radix(t, 16).map_err(|_| bad())
-        }
-    };
-    let segment = hex(segment, 4)?;
-    let bus = hex(bus, 2)?;
-    let device = hex(device, 2)?;
-    let function = hex(function, 1)?;
-    if device > 0x1f || function > 7 {
-        return Err(bad());
-    }
-    // The lengths checked above bound every value to its field's width.
-    Ok(Bdf {
-        segment: segment as u16,
-        bus: bus as u8,
-        device: device as u8,
-        function: function as u8,
-    })
-}
-
-/// Parses `vfio=<BDF>`.
+/// Parses `vfio=<BDF>`, the host address `dddd:bb:dd.f` or `bb:dd.f` (hexadecimal; the
+/// short form is domain 0), as [`Bdf`] parses it.
 pub fn parse_device(s: &str) -> Result<DeviceSpec, String> {
     match s.split_once('=') {
-        Some(("vfio", bdf)) => parse_bdf(bdf).map(DeviceSpec::Vfio),
+        Some(("vfio", bdf)) => bdf
+            .parse()
+            .map(DeviceSpec::Vfio)
+            .map_err(|e: BdfError| e.to_string()),
         _ => Err(format!("'{s}' is not a device (expected vfio=<BDF>)")),
     }
 }
@@ -273,6 +226,30 @@ mod tests {
         assert_eq!(cli.serial, SerialTarget::Stdout);
         assert!(cli.devices.is_empty());
         assert_eq!(cli.name, "guest");
+        assert_eq!(cli.api_socket_mode, 0o600);
+        assert_eq!(cli.doe_socket_mode, 0o660);
+    }
+
+    #[test]
+    fn socket_modes() {
+        assert_eq!(
+            parse(&["--api-socket-mode", "0660"])
+                .unwrap()
+                .api_socket_mode,
+            0o660
+        );
+        assert_eq!(
+            parse(&["--control-socket-mode", "640"])
+                .unwrap()
+                .api_socket_mode,
+            0o640
+        );
+        let e = parse(&["--api-socket-mode", "0999"]).unwrap_err();
+        let line = one_line(&e);
+        assert!(
+            line.contains("--api-socket-mode") && line.contains("octal"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -305,12 +282,7 @@ mod tests {
         assert_eq!(cli.devices.len(), 2);
         assert_eq!(
             cli.devices[1],
-            DeviceSpec::Vfio(Bdf {
-                segment: 0,
-                bus: 1,
-                device: 0,
-                function: 1
-            })
+            DeviceSpec::Vfio(Bdf::new(0, 1, 0, 1).unwrap())
         );
         assert_eq!(cli.name, "l2");
     }
@@ -333,9 +305,13 @@ mod tests {
 
     #[test]
     fn bdfs() {
-        let b = parse_bdf("0000:0d:00.0").unwrap();
-        assert_eq!(b.to_string(), "0000:0d:00.0");
-        assert_eq!(parse_bdf("0d:1f.7").unwrap().to_string(), "0000:0d:1f.7");
+        let vfio = |s: &str| match parse_device(&format!("vfio={s}")) {
+            Ok(DeviceSpec::Vfio(bdf)) => Ok(bdf),
+            Err(e) => Err(e),
+        };
+        assert_eq!(vfio("0000:0d:00.0").unwrap().to_string(), "0000:0d:00.0");
+        assert_eq!(vfio("0d:1f.7").unwrap().to_string(), "0000:0d:1f.7");
+        assert_eq!(vfio("ABCD:0D:00.1").unwrap().to_string(), "abcd:0d:00.1");
         for bad in [
             "",
             "0d:00",
@@ -345,8 +321,17 @@ mod tests {
             "00000:00:00.0",
             "0:0:0:0.0",
         ] {
-            assert!(parse_bdf(bad).is_err(), "{bad}");
+            assert!(vfio(bad).is_err(), "{bad}");
         }
+        // The message says what is wrong with the address.
+        assert!(vfio("0d:20.0").unwrap_err().contains("device number 0x20"));
+        assert!(vfio("0d:00").unwrap_err().contains("not a PCI address"));
+        let e = parse(&["--device", "vfio=0d:00.8"]).unwrap_err();
+        let line = one_line(&e);
+        assert!(
+            line.contains("vfio=0d:00.8") && line.contains("function number 0x8"),
+            "{line}"
+        );
     }
 
     #[test]

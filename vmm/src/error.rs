@@ -69,7 +69,15 @@ pub enum Error {
         /// The error.
         source: std::io::Error,
     },
-    /// The control socket, SIGHUP or the audit timer.
+    /// The control socket (`--api-socket`) could not be bound.
+    #[error("cannot create the control socket {path}: {source}")]
+    ControlSocket {
+        /// Its path.
+        path: std::path::PathBuf,
+        /// Why.
+        source: doe_proxy::socket::BindError,
+    },
+    /// SIGHUP, the audit writer's timer or the audit queue.
     #[error("{what}: {source}")]
     Control {
         /// What could not be set up.

@@ -1,6 +1,6 @@
 //! The main thread's event loop (event-manager): waits for the end of the VM, feeds
-//! stdin to the serial console, and runs the admin subscribers (control socket, SIGHUP,
-//! audit timer: [`crate::control::server`]).
+//! stdin to the serial console, and runs the admin subscribers ([`crate::control`]: the
+//! control socket, SIGHUP, the audit writer) and the DOE socket server.
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -70,7 +70,7 @@ impl MutEventSubscriber for SerialInput {
 }
 
 /// Runs until a vCPU or device reports the end of the VM; returns why. `extra` are the
-/// admin subscribers (control socket, SIGHUP, audit timer).
+/// admin subscribers (control socket, SIGHUP, audit writer) and the DOE socket server.
 pub fn run(
     exit: Arc<ExitNotifier>,
     serial_input: Option<Arc<Mutex<SerialDevice>>>,

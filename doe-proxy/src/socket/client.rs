@@ -144,11 +144,29 @@ impl SocketClient {
 
     /// Sends `request` and reads its reply (an OK one; any other status is the error).
     fn call(&mut self, request: &Request) -> Result<Reply, SocketError> {
-        let io_error = |source| SocketError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        self.stream.write_all(&request.encode()).map_err(io_error)?;
+        if let Err(e) = self.stream.write_all(&request.encode()) {
+            // A server that refused the connection may have closed it before the request
+            // was written: its refusal is still there to read.
+            let closed = matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            );
+            if closed {
+                if let Ok(reply) = self.read_reply() {
+                    if reply.status == Status::NotAllowed {
+                        return Err(SocketError::Refused {
+                            status: reply.status,
+                            message: reply.message,
+                            object: reply.object,
+                        });
+                    }
+                }
+            }
+            return Err(SocketError::Io {
+                path: self.path.clone(),
+                source: e,
+            });
+        }
         let reply = self.read_reply()?;
         // A refusal of the whole connection comes with tag 0, before any request.
         if reply.tag != request.tag && reply.status != Status::NotAllowed {

@@ -6,15 +6,20 @@
 //! policy identity.
 
 pub mod client;
+pub mod listener;
 pub mod peer;
 pub mod server;
 pub mod service;
+pub mod stream_io;
 pub mod wire;
 
+#[cfg(test)]
+mod listener_tests;
 #[cfg(test)]
 mod tests;
 
 pub use client::{ServedFunction, SocketClient, SocketError, SocketMailbox};
+pub use listener::{BindError, BoundSocket};
 pub use server::{DoeSocketServer, ServerConfig, ServerError};
 pub use service::{DoeService, ServedMailbox};
 pub use wire::{Reply, Request, Status};

@@ -10,20 +10,21 @@
 //! from until it catches up, so a slow reader costs only its own memory (bounded) and
 //! never blocks another client, the loop or the VMM.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use event_manager::{EventOps, EventSet, Events, MutEventSubscriber};
 use log::{debug, info, warn};
-use policies::ClientIdentity;
+use policies::{ClientIdentity, ConnectionRefusal};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 
+use super::listener::{BindError, BoundSocket};
 use super::peer::{peer_credentials, peer_identity};
 use super::service::{status_of, DoeService, Judgement};
+use super::stream_io::{read_some, send_once, Flushed, OutBuffer, ReadSome};
 use super::wire::{frame_length, Op, Reply, Request, Status, LENGTH_BYTES};
 use crate::mediator::{Completion, ExchangeResult, MediatorClient, SubmissionId};
 
@@ -43,14 +44,7 @@ const FIRST_CONNECTION: u32 = 2;
 /// Bytes read from a connection at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Parses a socket file mode as users write it: octal permission bits, e.g. `0660`.
-pub fn parse_socket_mode(text: &str) -> Result<u32, String> {
-    let digits = text.strip_prefix("0o").unwrap_or(text);
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!("`{text}` is not a file mode (octal, e.g. 0660)")),
-    }
-}
+pub use super::listener::parse_socket_mode;
 
 /// How the server listens.
 #[derive(Debug, Clone)]
@@ -84,7 +78,17 @@ pub enum ServerError {
     /// Another process listens on the path.
     #[error("{0}: another process is listening on this socket")]
     InUse(PathBuf),
-    /// Binding, setting the mode or creating the eventfd failed.
+    /// The socket could not be bound (the path is not a socket, bad, or a system call
+    /// failed).
+    #[error("{path}: {source}")]
+    Bind {
+        /// The socket's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: BindError,
+    },
+    /// Creating the eventfd failed.
     #[error("{path}: {source}")]
     Io {
         /// The socket's path.
@@ -99,9 +103,7 @@ pub enum ServerError {
 #[derive(Debug, Default)]
 struct Outbox {
     /// Encoded reply frames, oldest first; the first may be partly written.
-    frames: VecDeque<Vec<u8>>,
-    /// Bytes of the first frame already written.
-    written: usize,
+    frames: OutBuffer,
     /// Tag of each submission in flight, per mailbox index.
     tags: HashMap<(usize, SubmissionId), u32>,
 }
@@ -119,7 +121,7 @@ impl Shared {
     }
 
     fn push(&self, reply: &Reply) {
-        self.outbox().frames.push_back(reply.encode());
+        self.outbox().frames.push(reply.encode());
     }
 }
 
@@ -145,7 +147,7 @@ impl Completion for Sink {
                 },
                 Err(e) => Reply::error(tag, status_of(&e), e.to_string()),
             };
-            outbox.frames.push_back(reply.encode());
+            outbox.frames.push(reply.encode());
         }
         let _ = self.shared.wake.write(1);
     }
@@ -172,13 +174,13 @@ struct Connection {
 impl Connection {
     fn outstanding(&self) -> usize {
         let outbox = self.shared.outbox();
-        outbox.tags.len() + outbox.frames.len()
+        outbox.tags.len() + outbox.frames.messages()
     }
 }
 
 /// The DOE socket server (see the module documentation).
 pub struct DoeSocketServer {
-    listener: UnixListener,
+    socket: BoundSocket,
     config: ServerConfig,
     service: Arc<DoeService>,
     wake: Arc<EventFd>,
@@ -195,44 +197,28 @@ impl std::fmt::Debug for DoeSocketServer {
     }
 }
 
-/// Binds `path`: a stale socket (nobody listening) is replaced, a live one is an error.
-fn bind(path: &Path) -> Result<UnixListener, ServerError> {
-    let io_error = |source| ServerError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    match UnixListener::bind(path) {
-        Ok(listener) => Ok(listener),
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-            if UnixStream::connect(path).is_ok() {
-                return Err(ServerError::InUse(path.to_owned()));
-            }
-            std::fs::remove_file(path).map_err(io_error)?;
-            UnixListener::bind(path).map_err(io_error)
-        }
-        Err(e) => Err(io_error(e)),
-    }
-}
-
 impl DoeSocketServer {
     /// Binds the socket (mode [`ServerConfig::mode`]) for `service`.
     pub fn bind(config: ServerConfig, service: Arc<DoeService>) -> Result<Self, ServerError> {
-        let io_error = |source| ServerError::Io {
+        let socket = BoundSocket::bind(&config.path, config.mode).map_err(|e| match e {
+            BindError::InUse => ServerError::InUse(config.path.clone()),
+            source => ServerError::Bind {
+                path: config.path.clone(),
+                source,
+            },
+        })?;
+        let wake = EventFd::new(EFD_NONBLOCK).map_err(|source| ServerError::Io {
             path: config.path.clone(),
             source,
-        };
-        let listener = bind(&config.path)?;
-        std::fs::set_permissions(&config.path, std::fs::Permissions::from_mode(config.mode))
-            .map_err(io_error)?;
-        listener.set_nonblocking(true).map_err(io_error)?;
-        let wake = Arc::new(EventFd::new(EFD_NONBLOCK).map_err(io_error)?);
+        })?;
+        let wake = Arc::new(wake);
         info!(
             "DOE socket {} serving {} mailbox(es)",
             config.path.display(),
             service.mailboxes().len()
         );
         Ok(DoeSocketServer {
-            listener,
+            socket,
             config,
             service,
             wake,
@@ -248,15 +234,14 @@ impl DoeSocketServer {
 
     fn accept(&mut self, ops: &mut EventOps) {
         loop {
-            let stream = match self.listener.accept() {
-                Ok((stream, _)) => stream,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            match self.socket.accept() {
+                Ok(Some(stream)) => self.admit(stream, ops),
+                Ok(None) => return,
                 Err(e) => {
                     crate::warn_ratelimited!("DOE socket: accept failed: {e}");
                     return;
                 }
-            };
-            self.admit(stream, ops);
+            }
         }
     }
 
@@ -282,6 +267,7 @@ impl DoeSocketServer {
             self.service.admin().audit_refused_connection(
                 &identity,
                 &self.config.path.display().to_string(),
+                ConnectionRefusal::NoMatchingRule,
                 &detail,
             );
             Some(detail)
@@ -290,12 +276,12 @@ impl DoeSocketServer {
         };
         if let Some(message) = refusal {
             debug!("DOE socket: refused {identity}: {message}");
-            // Best effort: the peer may read the reason; the connection closes anyway.
-            let _ = stream.write_all(&Reply::error(0, Status::NotAllowed, message).encode());
-            return;
-        }
-        if let Err(e) = stream.set_nonblocking(true) {
-            crate::warn_ratelimited!("DOE socket: {e}");
+            // Best effort, never waiting: the peer may read the reason; the connection
+            // closes anyway.
+            send_once(
+                &mut stream,
+                &Reply::error(0, Status::NotAllowed, message).encode(),
+            );
             return;
         }
         let id = self.next_id;
@@ -334,12 +320,11 @@ impl DoeSocketServer {
         };
         let mut buf = vec![0u8; READ_CHUNK];
         while !conn.read_closed && !conn.gone && conn.outstanding() < max_outstanding {
-            match conn.stream.read(&mut buf) {
-                Ok(0) => conn.read_closed = true,
-                Ok(n) => conn.input.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => conn.gone = true,
+            match read_some(&mut conn.stream, &mut buf) {
+                ReadSome::Data(n) => conn.input.extend_from_slice(&buf[..n]),
+                ReadSome::End => conn.read_closed = true,
+                ReadSome::Empty => break,
+                ReadSome::Gone => conn.gone = true,
             }
             handle_frames(&self.service, conn, max_outstanding);
         }
@@ -347,29 +332,9 @@ impl DoeSocketServer {
 
     /// Writes what the connection's peer accepts; records whether more is left.
     fn flush(conn: &mut Connection) {
-        let mut guard = conn.shared.outbox();
-        let outbox = &mut *guard;
-        while let Some(frame) = outbox.frames.front() {
-            match conn.stream.write(&frame[outbox.written..]) {
-                Ok(n) => {
-                    let frame_len = frame.len();
-                    outbox.written += n;
-                    if outbox.written == frame_len {
-                        outbox.frames.pop_front();
-                        outbox.written = 0;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    // The peer is gone: nothing it asked can reach it any more.
-                    outbox.frames.clear();
-                    outbox.written = 0;
-                    drop(guard);
-                    conn.gone = true;
-                    return;
-                }
-            }
+        let flushed = conn.shared.outbox().frames.flush(&mut conn.stream);
+        if flushed == Flushed::Gone {
+            conn.gone = true;
         }
     }
 
@@ -512,14 +477,14 @@ fn handle_request(service: &DoeService, conn: &mut Connection, body: &[u8]) {
         Err(e) => {
             outbox
                 .frames
-                .push_back(Reply::error(tag, status_of(&e), e.to_string()).encode());
+                .push(Reply::error(tag, status_of(&e), e.to_string()).encode());
         }
     }
 }
 
 impl MutEventSubscriber for DoeSocketServer {
     fn init(&mut self, ops: &mut EventOps) {
-        if let Err(e) = ops.add(Events::with_data(&self.listener, LISTENER, EventSet::IN)) {
+        if let Err(e) = ops.add(Events::with_data(&self.socket, LISTENER, EventSet::IN)) {
             warn!(
                 "DOE socket {}: cannot watch the listener: {e}",
                 self.config.path.display()
@@ -556,11 +521,5 @@ impl MutEventSubscriber for DoeSocketServer {
                 self.service_connection(id, ops);
             }
         }
-    }
-}
-
-impl Drop for DoeSocketServer {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.config.path);
     }
 }

@@ -321,6 +321,29 @@ protocols = "*"
 }
 
 #[test]
+fn a_refusal_is_read_even_when_the_server_closed_before_the_request() {
+    let dir = temp_dir();
+    let path = dir.0.join("refusing.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let mut client = SocketClient::connect(&path, PATIENCE).unwrap();
+    // The server refuses and closes before the client writes anything.
+    let (mut server, _) = listener.accept().unwrap();
+    server
+        .write_all(&Reply::error(0, Status::NotAllowed, "no rule allows you".to_owned()).encode())
+        .unwrap();
+    drop(server);
+    match client.list() {
+        Err(SocketError::Refused {
+            status, message, ..
+        }) => {
+            assert_eq!(status, Status::NotAllowed);
+            assert_eq!(message, "no rule allows you");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn bad_requests_get_their_own_answer() {
     let bench = Bench::start(policy(ALLOW_ALL_MINE), |_| {});
     let mut client = bench.client();

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::record::{AuditEvent, DenialLine, RefusedConnectionLine, SuppressedLine};
+use super::record::{
+    AuditEvent, ConnectionRefusal, DenialLine, DroppedLine, RefusedConnectionLine, SuppressedLine,
+};
 use super::time::rfc3339_utc;
 use crate::clock::Clock;
 use crate::ids::ClientIdentity;
@@ -65,54 +67,58 @@ impl<W: Write, C: Clock> AuditLog<W, C> {
         }
     }
 
-    /// Records `event` if it is a denial and the client has budget left.
+    /// Records `event` if it is a denial and the client has budget left; the line's time
+    /// is now.
     pub fn record(&mut self, event: &AuditEvent<'_>) -> io::Result<AuditOutcome> {
+        self.record_denial(event, None)
+    }
+
+    /// [`AuditLog::record`] for a denial that happened at `unix_time` (one that waited in
+    /// an [`crate::audit::AuditQueue`]): the line carries that time. The client's budget
+    /// is counted when the line is written.
+    pub fn record_at(
+        &mut self,
+        event: &AuditEvent<'_>,
+        unix_time: Duration,
+    ) -> io::Result<AuditOutcome> {
+        self.record_denial(event, Some(unix_time))
+    }
+
+    fn record_denial(
+        &mut self,
+        event: &AuditEvent<'_>,
+        unix_time: Option<Duration>,
+    ) -> io::Result<AuditOutcome> {
         if event.decision.is_allowed() {
             return Ok(AuditOutcome::NotADenial);
         }
-        let now = self.clock.monotonic();
-        let per_window = self.per_window;
-        let budget = self.budget(event.client, now);
-        if budget.written >= per_window {
-            budget.suppressed += 1;
-            return Ok(AuditOutcome::Suppressed);
-        }
-        let suppressed = budget.suppressed;
-        let time = rfc3339_utc(self.clock.unix_time());
-        let Some(line) = DenialLine::new(time, event, suppressed) else {
-            return Ok(AuditOutcome::NotADenial);
-        };
-        write_line(&mut self.out, &line)?;
-        let budget = self.budget(event.client, now);
-        budget.written += 1;
-        budget.suppressed -= suppressed;
-        Ok(AuditOutcome::Written)
+        self.write_budgeted(event.client, unix_time, |time, suppressed| {
+            DenialLine::new(time, event, suppressed)
+        })
     }
 
-    /// Records that `client` was refused a connection to the DOE socket at `socket`
-    /// because no rule allows it anything there (`detail` says so in words); counted
-    /// against the client's budget like a denial.
+    /// Records that `client` was refused a connection to the socket at `socket` for
+    /// `reason` (`detail` says so in words); counted against the client's budget like a
+    /// denial.
     pub fn record_refused_connection(
         &mut self,
         client: &ClientIdentity,
         socket: &str,
+        reason: ConnectionRefusal,
         detail: &str,
     ) -> io::Result<AuditOutcome> {
-        let now = self.clock.monotonic();
-        let per_window = self.per_window;
-        let budget = self.budget(client, now);
-        if budget.written >= per_window {
-            budget.suppressed += 1;
-            return Ok(AuditOutcome::Suppressed);
-        }
-        let suppressed = budget.suppressed;
+        self.write_budgeted(client, None, |time, suppressed| {
+            Some(RefusedConnectionLine::new(
+                time, client, socket, reason, detail, suppressed,
+            ))
+        })
+    }
+
+    /// Writes one `"dropped"` line: `count` denials were lost before they reached the log
+    /// (a full [`crate::audit::AuditQueue`]). Never rate-limited.
+    pub fn record_dropped(&mut self, count: u64) -> io::Result<()> {
         let time = rfc3339_utc(self.clock.unix_time());
-        let line = RefusedConnectionLine::new(time, client, socket, detail, suppressed);
-        write_line(&mut self.out, &line)?;
-        let budget = self.budget(client, now);
-        budget.written += 1;
-        budget.suppressed -= suppressed;
-        Ok(AuditOutcome::Written)
+        write_line(&mut self.out, &DroppedLine::new(time, count))
     }
 
     /// Writes one `"suppressed"` line for each client whose window has ended with denials
@@ -140,6 +146,34 @@ impl<W: Write, C: Clock> AuditLog<W, C> {
     /// The writer, for tests and for closing the log.
     pub fn into_inner(self) -> W {
         self.out
+    }
+
+    /// Writes the line `line` builds (from the time and the client's count of suppressed
+    /// lines) if `client` has budget left, else counts it as suppressed. `unix_time` is
+    /// the line's time, now if `None`.
+    fn write_budgeted<L: Serialize>(
+        &mut self,
+        client: &ClientIdentity,
+        unix_time: Option<Duration>,
+        line: impl FnOnce(String, u64) -> Option<L>,
+    ) -> io::Result<AuditOutcome> {
+        let now = self.clock.monotonic();
+        let per_window = self.per_window;
+        let budget = self.budget(client, now);
+        if budget.written >= per_window {
+            budget.suppressed += 1;
+            return Ok(AuditOutcome::Suppressed);
+        }
+        let suppressed = budget.suppressed;
+        let time = rfc3339_utc(unix_time.unwrap_or_else(|| self.clock.unix_time()));
+        let Some(line) = line(time, suppressed) else {
+            return Ok(AuditOutcome::NotADenial);
+        };
+        write_line(&mut self.out, &line)?;
+        let budget = self.budget(client, now);
+        budget.written += 1;
+        budget.suppressed -= suppressed;
+        Ok(AuditOutcome::Written)
     }
 
     /// The client's budget, renewed if its window has ended.

@@ -95,7 +95,27 @@ impl<'a> DenialLine<'a> {
 /// `"event"` of a refused connection.
 const EVENT_CONNECTION_REFUSED: &str = "connection-refused";
 
-/// A host user refused at the door of a DOE socket: no rule allows it anything there.
+/// Why a host user was refused at the door of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionRefusal {
+    /// A DOE socket: no rule of the policy allows the peer anything there.
+    NoMatchingRule,
+    /// An admin socket (`vmm`'s control socket): the peer's uid is not one allowed to
+    /// use it.
+    PeerNotAllowed,
+}
+
+impl ConnectionRefusal {
+    /// The `"reason"` of the audit line.
+    pub fn code(self) -> &'static str {
+        match self {
+            ConnectionRefusal::NoMatchingRule => "no-matching-rule",
+            ConnectionRefusal::PeerNotAllowed => "peer-not-allowed",
+        }
+    }
+}
+
+/// A host user refused at the door of a socket.
 #[derive(Serialize)]
 pub(crate) struct RefusedConnectionLine<'a> {
     time: String,
@@ -114,6 +134,7 @@ impl<'a> RefusedConnectionLine<'a> {
         time: String,
         client: &ClientIdentity,
         socket: &'a str,
+        reason: ConnectionRefusal,
         detail: &'a str,
         suppressed: u64,
     ) -> Self {
@@ -123,9 +144,32 @@ impl<'a> RefusedConnectionLine<'a> {
             client: client.to_string(),
             socket,
             decision: DECISION_DENY,
-            reason: "no-matching-rule",
+            reason: reason.code(),
             detail,
             suppressed,
+        }
+    }
+}
+
+/// `"event"` of a count of records lost before they reached the log.
+const EVENT_DROPPED: &str = "dropped";
+
+/// Records lost on their way to the log: a full [`crate::audit::AuditQueue`].
+#[derive(Serialize)]
+pub(crate) struct DroppedLine {
+    time: String,
+    event: &'static str,
+    dropped: u64,
+    detail: &'static str,
+}
+
+impl DroppedLine {
+    pub(crate) fn new(time: String, dropped: u64) -> Self {
+        DroppedLine {
+            time,
+            event: EVENT_DROPPED,
+            dropped,
+            detail: "the audit queue was full: these denials were not recorded",
         }
     }
 }

@@ -75,8 +75,13 @@ fn a_refused_connection_is_one_line_and_uses_the_budget() {
     let detail = "no rule allows host:uid=1001,gid=1001 anything here";
     let outcomes: Vec<AuditOutcome> = (0..2)
         .map(|_| {
-            log.record_refused_connection(&user, "/run/doe.sock", detail)
-                .unwrap()
+            log.record_refused_connection(
+                &user,
+                "/run/doe.sock",
+                ConnectionRefusal::NoMatchingRule,
+                detail,
+            )
+            .unwrap()
         })
         .collect();
     assert_eq!(outcomes, [AuditOutcome::Written, AuditOutcome::Suppressed]);
@@ -213,4 +218,51 @@ fn a_failed_write_is_reported_and_uses_no_budget() {
     };
     assert!(log.record(&event).is_err());
     assert!(log.record(&event).is_err());
+}
+
+#[test]
+fn a_refused_admin_peer_names_its_reason() {
+    let mut log = AuditLog::new(Vec::new(), ManualClock::at_unix_time(START));
+    let user = ClientIdentity::host_user(1001, 1001);
+    log.record_refused_connection(
+        &user,
+        "/run/vmm.sock",
+        ConnectionRefusal::PeerNotAllowed,
+        "uid 1001 may not use the control socket",
+    )
+    .unwrap();
+    let lines = lines(log);
+    assert_eq!(lines[0]["reason"], "peer-not-allowed");
+    assert_eq!(lines[0]["socket"], "/run/vmm.sock");
+}
+
+#[test]
+fn a_denial_recorded_later_keeps_its_own_time() {
+    let clock = ManualClock::at_unix_time(START);
+    let mut log = AuditLog::new(Vec::new(), clock.clone());
+    let client = ClientIdentity::guest("vm-a");
+    let request = RequestInfo::new(ProtocolId::CXL_COMPLIANCE, 3);
+    let decision = Decision::deny(DenyReason::NoMatchingRule, RuleRef::NoMatch);
+    let event = AuditEvent {
+        client: &client,
+        function: &function(),
+        mailbox_offset: 0x190,
+        request: &request,
+        decision: &decision,
+    };
+    clock.advance(Duration::from_secs(5));
+    let at = START + Duration::from_millis(1500);
+    assert_eq!(log.record_at(&event, at).unwrap(), AuditOutcome::Written);
+    log.record_dropped(3).unwrap();
+    let lines = lines(log);
+    assert_eq!(lines[0]["time"], "2026-11-27T10:00:01.500Z");
+    assert_eq!(
+        lines[1],
+        serde_json::json!({
+            "time": "2026-11-27T10:00:05.000Z",
+            "event": "dropped",
+            "dropped": 3,
+            "detail": "the audit queue was full: these denials were not recorded"
+        })
+    );
 }

@@ -14,7 +14,7 @@ use doe_proxy::protocol::table_access::TableAccessRequest;
 use doe_proxy::protocol::ProtocolId;
 use policies::{ClientIdentity, FunctionId, Policy};
 use vmm::cli::DEFAULT_DOE_COMPLETION_WAIT_US;
-use vmm::doe::{max_object_dwords, DoeAdmin, PolicyFilter};
+use vmm::doe::{max_object_dwords, DoeAdmin, GuestAudit, PolicyFilter};
 
 use crate::guest::GuestDoe;
 
@@ -131,6 +131,8 @@ impl Mediated {
             .contains(&ProtocolId::CXL_TABLE_ACCESS));
         let policy = Policy::parse(POLICY, "bench.toml").expect("the bench policy parses");
         let admin = DoeAdmin::new(policy, None, Box::new(std::io::sink()));
+        // The bench's policy denies nothing, so nothing is queued (and nobody drains).
+        let audit = Arc::new(GuestAudit::new().expect("an eventfd"));
         let function = FunctionId::new(BDF.parse().expect("a PCI address"), IDS.0, IDS.1);
         let guests = (0..clients)
             .map(|i| {
@@ -140,7 +142,13 @@ impl Mediated {
                     // vmm's default `--doe-completion-wait`.
                     completion_wait: Duration::from_micros(DEFAULT_DOE_COMPLETION_WAIT_US),
                 };
-                let filter = Arc::new(PolicyFilter::new(admin.clone(), client, function, DOE));
+                let filter = Arc::new(PolicyFilter::new(
+                    admin.clone(),
+                    audit.clone(),
+                    client,
+                    function,
+                    DOE,
+                ));
                 let name = format!("guest bench-{i} ({BDF} DOE {DOE:#x})");
                 let doe = VirtualDoe::connect(config, filter, |sink| mediator.register(name, sink))
                     .expect("the mediator takes a client");

@@ -1,11 +1,21 @@
-//! Admin control of a running vmm: the control socket (`--api-socket`, a line protocol,
-//! [`protocol`]), SIGHUP, and the audit log's periodic summary — all handled by the
-//! main thread's event loop ([`server`]).
+//! Admin control of a running vmm, all handled by the main thread's event loop: the
+//! control socket (`--api-socket`: [`server`], one [`connection`] per client, who may
+//! connect in [`access`], the line protocol in [`protocol`]), SIGHUP ([`sighup`]), and the
+//! audit log's writer ([`audit`]: the guest's queued denials and the periodic summary).
 
+pub mod access;
+pub mod audit;
+mod connection;
 pub mod protocol;
 pub mod server;
+pub mod sighup;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
+
+use policies::{ClientIdentity, ConnectionRefusal};
 
 use crate::doe::DoeAdmin;
 use crate::stats::VmStats;
@@ -19,10 +29,14 @@ pub trait Reload {
     fn origin(&self) -> String;
 }
 
-/// Everything the control socket acts on: the policy, and the VM's counters.
+/// Everything the control socket acts on: the policy, the VM's counters, and the audit
+/// of peers it refuses.
 pub trait Control: Reload {
     /// The VM's counters as one JSON line (`crate::stats`).
     fn stats(&self) -> String;
+    /// Audits `peer`, refused at the door of the control socket at `socket` (`detail`
+    /// says why).
+    fn refused(&self, peer: &ClientIdentity, socket: &str, detail: &str);
 }
 
 /// The running VM's [`Control`]: its DOE admin and its counters.
@@ -47,6 +61,15 @@ impl Reload for VmControl {
 impl Control for VmControl {
     fn stats(&self) -> String {
         self.stats.to_json()
+    }
+
+    fn refused(&self, peer: &ClientIdentity, socket: &str, detail: &str) {
+        self.admin.audit_refused_connection(
+            peer,
+            socket,
+            ConnectionRefusal::PeerNotAllowed,
+            detail,
+        );
     }
 }
 

@@ -111,6 +111,8 @@ mod tests {
         fn stats(&self) -> String {
             r#"{"exits":{"mmio_read":1}}"#.to_owned()
         }
+
+        fn refused(&self, _peer: &policies::ClientIdentity, _socket: &str, _detail: &str) {}
     }
 
     fn fake(fail: Option<&'static str>) -> Fake {

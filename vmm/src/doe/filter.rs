@@ -14,7 +14,9 @@
 //!   device does with an object it does not support (see `devices::doe`): the guest's
 //!   requester times out after 1 s, which also throttles a guest that keeps trying.
 //!
-//! Every denial writes one audit record (rate-limited per guest by the audit log).
+//! Every denial leaves one audit record (rate-limited per guest by the audit log). `check`
+//! runs on a vCPU thread under the register lock, so it only queues the record
+//! ([`GuestAudit`]); the event loop writes it.
 
 use std::sync::Arc;
 
@@ -26,25 +28,31 @@ use policies::{AuditEvent, ClientIdentity, DenyReason, FunctionId, RequestInfo, 
 use doe_proxy::admin::DoeAdmin;
 use doe_proxy::spdm::error::denial_response;
 
+use super::audit::GuestAudit;
+
 /// The policy of one guest on one mailbox of one assigned function.
 #[derive(Debug)]
 pub struct PolicyFilter {
     admin: Arc<DoeAdmin>,
+    audit: Arc<GuestAudit>,
     client: ClientIdentity,
     function: FunctionId,
     mailbox_offset: u16,
 }
 
 impl PolicyFilter {
-    /// The filter of guest `client` on the mailbox at `mailbox_offset` of `function`.
+    /// The filter of guest `client` on the mailbox at `mailbox_offset` of `function`; its
+    /// denials are queued on `audit`.
     pub fn new(
         admin: Arc<DoeAdmin>,
+        audit: Arc<GuestAudit>,
         client: ClientIdentity,
         function: FunctionId,
         mailbox_offset: u16,
     ) -> Self {
         PolicyFilter {
             admin,
+            audit,
             client,
             function,
             mailbox_offset,
@@ -83,7 +91,7 @@ impl DoeFilter for PolicyFilter {
         let Verdict::Deny(reason) = decision.verdict else {
             return FilterVerdict::Allow;
         };
-        self.admin.audit(&AuditEvent {
+        self.audit.push(&AuditEvent {
             client: &self.client,
             function: &self.function,
             mailbox_offset: self.mailbox_offset,

@@ -3,15 +3,17 @@
 //! For every DOE capability of an assigned function, [`virtualise`] starts a `doe-proxy`
 //! [`Mediator`] that owns the physical mailbox (reached through the VFIO config region,
 //! [`BackendConfigSpace`]) and builds a [`VirtualDoe`] at the same offset whose
-//! [`PolicyFilter`] applies the admin's policy ([`DoeAdmin`]). A mailbox that another
-//! requester holds busy or in Error at start is virtualised all the same: the mediator
-//! retries it with backoff, and the guest's exchanges fail (Error) until a retry works,
-//! in the same boot. Only a mailbox whose mediator cannot start at all (no threads) or
-//! whose capability cannot be read stays hidden from the guest, with one warning.
+//! [`PolicyFilter`] applies the admin's policy ([`DoeAdmin`]), its denials queued for the
+//! event loop to audit ([`GuestAudit`]). A mailbox that another requester holds busy or in
+//! Error at start is virtualised all the same: the mediator retries it with backoff, and
+//! the guest's exchanges fail (Error) until a retry works, in the same boot. Only a
+//! mailbox whose mediator cannot start at all (no threads) or whose capability cannot be
+//! read stays hidden from the guest, with one warning.
 //!
 //! The mediator's worker and notifier threads apply the `doe-mediator` seccomp filter
 //! first thing ([`mediator_thread_start`]).
 
+mod audit;
 mod filter;
 
 #[cfg(test)]
@@ -28,8 +30,9 @@ use doe_proxy::mailbox::{Mailbox, MailboxConfig};
 use doe_proxy::mediator::{LeaseConfig, Mediator, MediatorConfig, MediatorThread};
 use doe_proxy::protocol::MAX_OBJECT_DWORDS;
 use doe_proxy::socket::ServedMailbox;
-use policies::{Action, ClientIdentity, FunctionId, Policy};
+use policies::{Action, Bdf, ClientIdentity, FunctionId, Policy};
 
+pub use audit::GuestAudit;
 pub use doe_proxy::admin::{AuditSink, DoeAdmin};
 pub use filter::PolicyFilter;
 
@@ -38,6 +41,8 @@ pub use filter::PolicyFilter;
 pub struct DoeContext {
     /// The policy, rate limiter and audit log shared by every mailbox.
     pub admin: Arc<DoeAdmin>,
+    /// Where the guest's denials are queued for the event loop to write.
+    pub audit: Arc<GuestAudit>,
     /// The guest's name (`--name`), its policy identity.
     pub guest: String,
     /// How long a vCPU may wait for its guest's exchange (`--doe-completion-wait`).
@@ -60,7 +65,7 @@ pub struct VirtualMailboxes {
 /// Starts a mediator and builds a virtual mailbox for each DOE capability of the function
 /// behind `backend` (host address `bdf`). Mailboxes that cannot be served are left out
 /// (the passthrough model then hides them), each with one warning.
-pub fn virtualise<B>(backend: &B, bdf: &str, ctx: &DoeContext) -> VirtualMailboxes
+pub fn virtualise<B>(backend: &B, bdf: Bdf, ctx: &DoeContext) -> VirtualMailboxes
 where
     B: PassthroughBackend + Clone + Send + 'static,
 {
@@ -114,6 +119,7 @@ where
         };
         let filter = Arc::new(PolicyFilter::new(
             ctx.admin.clone(),
+            ctx.audit.clone(),
             client.clone(),
             function,
             offset,
@@ -148,7 +154,7 @@ where
 const PCI_CLASS_REVISION: u16 = 0x08;
 
 /// The function's policy identity: its host address and vendor:device.
-fn function_id(cfg: &impl ConfigSpace, bdf: &str) -> Option<FunctionId> {
+fn function_id(cfg: &impl ConfigSpace, bdf: Bdf) -> Option<FunctionId> {
     let ids = match cfg.read_u32(0) {
         Ok(ids) => ids,
         Err(e) => {
@@ -156,13 +162,9 @@ fn function_id(cfg: &impl ConfigSpace, bdf: &str) -> Option<FunctionId> {
             return None;
         }
     };
-    let Ok(address) = bdf.parse() else {
-        log::warn!("{bdf}: not a PCI address the policy understands, DOE hidden");
-        return None;
-    };
     let [v0, v1, d0, d1] = ids.to_le_bytes();
     Some(FunctionId::new(
-        address,
+        bdf,
         u16::from_le_bytes([v0, v1]),
         u16::from_le_bytes([d0, d1]),
     ))

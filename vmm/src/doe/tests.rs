@@ -1,21 +1,27 @@
-//! The policy glue: policy → verdict, the SPDM ERROR answers, one audit line per denial.
+//! The policy glue: policy → verdict, the SPDM ERROR answers, one audit line per denial,
+//! written by the audit writer and never by the deciding thread.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::thread::{self, ThreadId};
 
 use devices::doe::{DoeFilter, FilterVerdict};
 use doe_proxy::protocol::{DataObject, ProtocolId, MAX_OBJECT_DWORDS};
 use policies::{ClientIdentity, FunctionId, Policy};
 
-use super::{max_object_dwords, DoeAdmin, PolicyFilter};
+use super::{max_object_dwords, DoeAdmin, GuestAudit, PolicyFilter};
 
-/// An audit sink the test can read back.
+/// An audit sink the test can read back, which notes the thread of every write.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+struct Captured {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    threads: Arc<Mutex<Vec<ThreadId>>>,
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        self.threads.lock().unwrap().push(thread::current().id());
+        self.bytes.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -25,12 +31,28 @@ impl Write for Captured {
 }
 
 impl Captured {
-    fn lines(&self) -> Vec<serde_json::Value> {
-        String::from_utf8(self.0.lock().unwrap().clone())
+    fn written(&self) -> Vec<serde_json::Value> {
+        String::from_utf8(self.bytes.lock().unwrap().clone())
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
+    }
+}
+
+/// A guest's filter, its audit queue and the log behind it.
+struct Fixture {
+    filter: PolicyFilter,
+    admin: Arc<DoeAdmin>,
+    queue: Arc<GuestAudit>,
+    audit: Captured,
+}
+
+impl Fixture {
+    /// The audit lines, once the writer (this thread) has written what is queued.
+    fn lines(&self) -> Vec<serde_json::Value> {
+        self.queue.write(&self.admin);
+        self.audit.written()
     }
 }
 
@@ -60,12 +82,24 @@ fn function() -> FunctionId {
     FunctionId::new("0000:0d:00.0".parse().unwrap(), 0x8086, 0x0d93)
 }
 
-fn filter(guest: &str) -> (PolicyFilter, Captured) {
+fn fixture(guest: &str) -> Fixture {
     let audit = Captured::default();
     let policy = Policy::parse(POLICY, "p.toml").unwrap();
     let admin = DoeAdmin::new(policy, None, Box::new(audit.clone()));
-    let filter = PolicyFilter::new(admin, ClientIdentity::guest(guest), function(), 0x190);
-    (filter, audit)
+    let queue = Arc::new(GuestAudit::new().unwrap());
+    let filter = PolicyFilter::new(
+        admin.clone(),
+        queue.clone(),
+        ClientIdentity::guest(guest),
+        function(),
+        0x190,
+    );
+    Fixture {
+        filter,
+        admin,
+        queue,
+        audit,
+    }
 }
 
 /// A CMA/SPDM request: `code` at SPDM `version`.
@@ -84,26 +118,28 @@ fn cdat() -> DataObject {
 #[test]
 fn discovery_lists_what_the_policy_allows_this_guest() {
     let discovered = [ProtocolId::DISCOVERY, ProtocolId::CXL_TABLE_ACCESS];
-    assert_eq!(filter("vm-a").0.protocols(&discovered), discovered);
+    assert_eq!(fixture("vm-a").filter.protocols(&discovered), discovered);
     assert_eq!(
-        filter("vm-b").0.protocols(&discovered),
+        fixture("vm-b").filter.protocols(&discovered),
         [ProtocolId::DISCOVERY]
     );
 }
 
 #[test]
 fn allowed_requests_pass_without_audit() {
-    let (filter, audit) = filter("vm-a");
+    let fx = fixture("vm-a");
+    let filter = &fx.filter;
     assert_eq!(filter.check(&cdat()), FilterVerdict::Allow);
     assert_eq!(filter.check(&spdm(0x10, 0x84)), FilterVerdict::Allow);
-    assert!(audit.lines().is_empty());
+    assert!(fx.lines().is_empty());
 }
 
 #[test]
 fn a_denied_protocol_is_discarded_and_audited_once() {
-    let (filter, audit) = filter("vm-b");
+    let fx = fixture("vm-b");
+    let filter = &fx.filter;
     assert_eq!(filter.check(&cdat()), FilterVerdict::DenyDiscard);
-    let lines = audit.lines();
+    let lines = fx.lines();
     assert_eq!(lines.len(), 1, "{lines:?}");
     let line = &lines[0];
     assert_eq!(line["event"], "denied");
@@ -115,13 +151,14 @@ fn a_denied_protocol_is_discarded_and_audited_once() {
 
 #[test]
 fn a_denied_spdm_code_gets_an_unsupported_request_error() {
-    let (filter, audit) = filter("vm-a");
+    let fx = fixture("vm-a");
+    let filter = &fx.filter;
     // KEY_EXCHANGE (0xE4) at SPDM 1.2: ERROR(0x7F), UnsupportedRequest (0x07), 0xE4.
     assert_eq!(
         filter.check(&spdm(0x12, 0xE4)),
         FilterVerdict::DenyWithResponse(vec![0x0001_0001, 3, 0xE407_7F12])
     );
-    let lines = audit.lines();
+    let lines = fx.lines();
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["reason"], "spdm-request-denied");
     assert_eq!(lines[0]["spdm"]["code"], "0xe4", "{}", lines[0]);
@@ -129,7 +166,8 @@ fn a_denied_spdm_code_gets_an_unsupported_request_error() {
 
 #[test]
 fn over_the_rate_spdm_gets_busy_and_other_protocols_are_discarded() {
-    let (filter, audit) = filter("vm-a");
+    let fx = fixture("vm-a");
+    let filter = &fx.filter;
     // burst = 2: two pass, the third is over the rate.
     assert_eq!(filter.check(&spdm(0x11, 0x84)), FilterVerdict::Allow);
     assert_eq!(filter.check(&cdat()), FilterVerdict::Allow);
@@ -138,14 +176,69 @@ fn over_the_rate_spdm_gets_busy_and_other_protocols_are_discarded() {
         FilterVerdict::DenyWithResponse(vec![0x0001_0001, 3, 0x0003_7F11])
     );
     assert_eq!(filter.check(&cdat()), FilterVerdict::DenyDiscard);
-    let lines = audit.lines();
+    let lines = fx.lines();
     assert_eq!(lines.len(), 2);
     assert!(lines.iter().all(|l| l["reason"] == "rate-limited"));
 }
 
 #[test]
+fn a_denial_is_written_by_the_writer_not_by_the_deciding_thread() {
+    let fx = Arc::new(fixture("vm-b"));
+    let vcpu = {
+        let fx = fx.clone();
+        thread::spawn(move || {
+            assert_eq!(fx.filter.check(&cdat()), FilterVerdict::DenyDiscard);
+            thread::current().id()
+        })
+    };
+    let vcpu_id = vcpu.join().unwrap();
+    // Queued, nothing written yet, and the writer has been woken.
+    assert!(fx.audit.written().is_empty());
+    assert_eq!(fx.queue.len(), 1);
+    assert_eq!(fx.queue.wake_fd().read().unwrap(), 1);
+    fx.queue.wake_fd().write(1).unwrap();
+    let lines = fx.lines();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["reason"], "protocol-denied");
+    let threads = fx.audit.threads.lock().unwrap();
+    assert!(!threads.is_empty());
+    assert!(
+        !threads.contains(&vcpu_id),
+        "the deciding thread wrote the log"
+    );
+    assert!(threads.iter().all(|id| *id == thread::current().id()));
+    // The write cleared the wake-up.
+    assert!(fx.queue.wake_fd().read().is_err());
+}
+
+#[test]
+fn a_full_queue_drops_and_the_writer_says_how_many() {
+    let audit = Captured::default();
+    let policy = Policy::parse(POLICY, "p.toml").unwrap();
+    let admin = DoeAdmin::new(policy, None, Box::new(audit.clone()));
+    let queue = Arc::new(GuestAudit::with_capacity(2).unwrap());
+    let filter = PolicyFilter::new(
+        admin.clone(),
+        queue.clone(),
+        ClientIdentity::guest("vm-b"),
+        function(),
+        0x190,
+    );
+    for _ in 0..5 {
+        assert_eq!(filter.check(&cdat()), FilterVerdict::DenyDiscard);
+    }
+    let drained = queue.write(&admin);
+    assert_eq!((drained.records, drained.dropped), (2, 3));
+    let lines = audit.written();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[2]["event"], "dropped");
+    assert_eq!(lines[2]["dropped"], 3);
+}
+
+#[test]
 fn too_long_and_unmatched_requests_are_discarded() {
-    let (filter, _audit) = filter("vm-a");
+    let fx = fixture("vm-a");
+    let filter = &fx.filter;
     let long = DataObject::new(ProtocolId::CXL_TABLE_ACCESS, vec![0; 63]);
     assert_eq!(filter.check(&long), FilterVerdict::DenyDiscard);
     let compliance = DataObject::new(ProtocolId::CXL_COMPLIANCE, vec![0]);

@@ -1,11 +1,12 @@
 //! The filter of the main thread, applied once the VM is built and its vCPU threads are
-//! running, just before the event loop starts. The control socket is bound and listening,
-//! SIGHUP's signalfd and the audit timer exist by then; the one file the loop opens is
-//! the policy file on reload — read-only (`openat` without any write or create flag):
-//! the path comes from vmm's own command line, never from the guest, and re-opening it
-//! is what lets an admin edit the file in place (an fd kept open would read the old
-//! inode after an editor's rename). At the end it removes the control socket it created,
-//! and reads and removes its owner registrations (`doe_proxy::ownership`).
+//! running, just before the event loop starts. The control and DOE sockets are bound and
+//! listening, SIGHUP's signalfd, the audit writer's timer and the audit queue's eventfd
+//! exist by then; the one file the loop opens is the policy file on reload — read-only
+//! (`openat` without any write or create flag): the path comes from vmm's own command
+//! line, never from the guest, and re-opening it is what lets an admin edit the file in
+//! place (an fd kept open would read the old inode after an editor's rename). At the end it
+//! removes the sockets it created, and reads and removes its owner registrations
+//! (`doe_proxy::ownership`).
 
 use libc::{
     SYS_accept4, SYS_close, SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_fstat,
@@ -33,19 +34,20 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         allow(SYS_epoll_ctl),
         // The loop's wait.
         allow(SYS_epoll_wait),
-        // Drain the exit eventfd, SIGHUP's signalfd and the audit timer; stdin bytes for
-        // the serial console; control-socket commands; the policy file on reload.
+        // Drain the exit eventfd, SIGHUP's signalfd, the audit writer's timer and the audit
+        // queue's eventfd; stdin bytes for the serial console; the policy file on reload.
         allow(SYS_read),
-        // Control socket: a client connects (std's accept uses accept4 with SOCK_CLOEXEC);
-        // its commands are read with recvfrom and answered with sendto (std's UnixStream
-        // read and write; sendto carries MSG_NOSIGNAL, so a client gone is EPIPE, not
-        // SIGPIPE).
+        // Control socket and DOE socket: a client connects (std's accept uses accept4 with
+        // SOCK_CLOEXEC); its requests are read with recvfrom and answered with sendto
+        // (std's UnixStream read and write; sendto carries MSG_NOSIGNAL, so a client gone
+        // is EPIPE, not SIGPIPE).
         allow(SYS_accept4),
         allow(SYS_recvfrom),
         allow(SYS_sendto),
-        // DOE socket (`--doe-socket`): a host user's uid/gid (SO_PEERCRED), read when it
-        // connects (its supplementary groups come from /proc/<pid>/status: the read-only
-        // openat below).
+        // A peer's uid/gid (SO_PEERCRED), read when it connects: the control socket admits
+        // root and vmm's own user only; the DOE socket (`--doe-socket`) judges a host user
+        // by the policy (its supplementary groups come from /proc/<pid>/status: the
+        // read-only openat below).
         allow(SYS_getsockopt),
         // Policy reload (SIGHUP or `policy reload`): open the policy file read-only —
         // no O_WRONLY, O_RDWR, O_CREAT, O_TRUNC or O_APPEND.
@@ -64,13 +66,14 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         allow(SYS_newfstatat),
         allow(SYS_lseek),
         // When the loop ends, the VM's fds (epoll, eventfds, VM, KVM, VFIO) are closed;
-        // a control-socket client that hung up; the policy file after a reload.
+        // a socket client that hung up, was refused or was dropped; the policy file after
+        // a reload.
         allow(SYS_close),
-        // ioctl: the DOE socket's connections are made non-blocking; when the loop ends the
+        // ioctl: the sockets' connections are made non-blocking; when the loop ends the
         // assigned functions are released, in drop order (VFIO):
         ioctls(&[
-            // 0x5421: the DOE socket makes each accepted connection non-blocking
-            // (std's set_nonblocking).
+            // 0x5421: the control socket and the DOE socket make each accepted connection
+            // non-blocking (std's set_nonblocking, in `BoundSocket::accept`).
             libc::FIONBIO as libc::c_ulong,
             // 0x4020AE46: the memory slots of mmap'ed BARs are deleted (the BAR mappings
             // themselves go with munmap).
@@ -87,9 +90,10 @@ pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
         ])?,
         // The same drop finds the group number from the device's sysfs iommu_group link.
         allow(SYS_readlink),
-        // At the end, the control socket's file is removed (`--api-socket`: a path from
-        // vmm's own command line, and only while it is still the socket vmm bound), and
-        // each owner registration that still names vmm (read first, read-only openat).
+        // At the end, the sockets' files are removed (`--api-socket`, `--doe-socket`: paths
+        // from vmm's own command line, and only while each is still the socket vmm bound;
+        // statx/newfstatat above tell), and each owner registration that still names vmm
+        // (read first, read-only openat).
         allow(SYS_unlink),
     ])
 }

@@ -256,25 +256,39 @@ fn child_event_loop_lifecycle() {
         irq,
         Box::new(std::io::stdout()),
     )));
-    let (admin_subscribers, socket, socket_file) = admin_subscribers();
+    let admin = admin_subscribers();
     // SAFETY: gettid has no preconditions.
     let loop_tid = unsafe { libc::gettid() };
     let notifier = exit.clone();
-    let client_socket = socket.clone();
+    let client_socket = admin.socket.clone();
+    let filter = admin.filter;
     let vcpu = std::thread::spawn(move || {
+        // A denial decided on a thread under the vCPU filter: queued (no write of the
+        // log there), written by the loop.
+        std::thread::Builder::new()
+            .name("vcpu0".to_owned())
+            .spawn(move || {
+                apply_mode(ThreadKind::Vcpu, SeccompMode::Trap).unwrap();
+                assert_eq!(filter.check(&denied_request()), FilterVerdict::DenyDiscard);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
         admin_client(&client_socket, loop_tid);
         notifier.notify(VmExit::PowerOff);
     });
     apply_mode(ThreadKind::EventLoop, SeccompMode::Trap).unwrap();
-    let reason = crate::event_loop::run(exit, Some(serial.clone()), admin_subscribers).unwrap();
+    let reason = crate::event_loop::run(exit, Some(serial.clone()), admin.subscribers).unwrap();
     assert_eq!(reason, VmExit::PowerOff);
     serial.lock().unwrap().flush();
     drop(serial);
-    // As at the end of `builder::run`: the control socket's file is removed (a failure
-    // here ends the child non-zero).
-    drop(socket_file);
-    assert!(!socket.exists(), "the control socket file is still there");
+    // As at the end of `builder::run`: the loop's subscribers are gone, and with the
+    // control server its socket's file (a failure here ends the child non-zero).
+    assert!(
+        !admin.socket.exists(),
+        "the control socket file is still there"
+    );
     drop(vcpu);
     // As at the end of main: exit runs the C library's exit handlers.
     // SAFETY: ends the process.
@@ -292,38 +306,70 @@ fn event_loop_filter_allows_the_loop_and_the_exit() {
         stderr(&out).contains("policy reload refused (SIGHUP)"),
         "{out:?}"
     );
+    // The vCPU's denial was written, by the loop (the audit goes to stderr here).
+    assert!(
+        stderr(&out).contains(r#""event":"denied","client":"guest:seccomp""#),
+        "{out:?}"
+    );
 }
 
-/// The admin side of the loop as vmm sets it up (a policy file, SIGHUP, the audit timer,
-/// the control socket); returns its subscribers, the socket's path and its file.
-fn admin_subscribers() -> (
-    Vec<crate::event_loop::Subscriber>,
-    std::path::PathBuf,
-    crate::control::server::SocketFile,
-) {
-    use crate::control::server::{bind, sighup_fd, AuditTimer, ControlServer, SighupReload};
+/// The admin side of the loop as vmm sets it up.
+struct Admin {
+    /// SIGHUP, the audit writer, the control socket.
+    subscribers: Vec<crate::event_loop::Subscriber>,
+    /// The control socket's path.
+    socket: std::path::PathBuf,
+    /// A guest's policy filter, its denials queued for the audit writer.
+    filter: crate::doe::PolicyFilter,
+}
+
+/// A request the (empty) policy denies.
+fn denied_request() -> doe_proxy::protocol::DataObject {
+    doe_proxy::protocol::DataObject::new(doe_proxy::protocol::ProtocolId::CXL_TABLE_ACCESS, vec![0])
+}
+
+use devices::doe::{DoeFilter, FilterVerdict};
+
+/// The admin side of the loop as vmm sets it up (a policy file, SIGHUP, the audit writer
+/// and a guest's filter feeding it, the control socket).
+fn admin_subscribers() -> Admin {
+    use crate::control::audit::AuditWriter;
+    use crate::control::server::ControlServer;
+    use crate::control::sighup::{sighup_fd, SighupReload};
     let dir = std::env::temp_dir().join(format!("vmm-seccomp-loop-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, "version = 1\n").unwrap();
     let admin = crate::doe::DoeAdmin::load(Some(&policy), Box::new(std::io::stderr())).unwrap();
+    let queue = Arc::new(crate::doe::GuestAudit::new().unwrap());
+    let filter = crate::doe::PolicyFilter::new(
+        admin.clone(),
+        queue.clone(),
+        policies::ClientIdentity::guest("seccomp"),
+        policies::FunctionId::new("0000:0d:00.0".parse().unwrap(), 0x8086, 0x0d93),
+        0x190,
+    );
     let socket = dir.join("api.sock");
-    let (listener, socket_file) = bind(&socket).unwrap();
+    let bound = doe_proxy::socket::BoundSocket::bind(&socket, 0o600).unwrap();
     let subscribers: Vec<crate::event_loop::Subscriber> = vec![
         Arc::new(Mutex::new(SighupReload::new(
             sighup_fd().unwrap(),
             admin.clone(),
         ))),
-        Arc::new(Mutex::new(AuditTimer::new(admin.clone()).unwrap())),
+        Arc::new(Mutex::new(AuditWriter::new(queue, admin.clone()).unwrap())),
         Arc::new(Mutex::new(ControlServer::new(
-            listener,
+            bound,
             Arc::new(crate::control::VmControl {
                 admin,
                 stats: Arc::new(crate::stats::VmStats::default()),
             }),
         ))),
     ];
-    (subscribers, socket, socket_file)
+    Admin {
+        subscribers,
+        socket,
+        filter,
+    }
 }
 
 /// What an admin does while the guest runs: reloads through the socket (twice on one
@@ -358,6 +404,6 @@ fn admin_client(socket: &std::path::Path, loop_tid: libc::pid_t) {
     // test harness's own threads do not, so not to the whole process here).
     // SAFETY: tgkill with this process's id, a live thread of it and a valid signal.
     unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), loop_tid, libc::SIGHUP) };
-    // Long enough for the audit timer to fire once too.
+    // Long enough for the audit writer's timer to fire once too.
     std::thread::sleep(std::time::Duration::from_millis(1200));
 }

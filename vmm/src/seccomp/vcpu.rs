@@ -14,9 +14,10 @@ use super::rules::{allow, ioctls, when_equal, Syscall};
 const SIGPROCMASK_HOW_ARG: u8 = 0;
 
 /// The system calls of a vCPU thread beyond [`super::rules::runtime`]. `write` (there) also
-/// carries the serial console's output (stdout or its file), the COM1 irqfd and the exit
-/// notifier's eventfd; `mmap`/`munmap` (there, never executable) also map and unmap a VFIO
-/// BAR when the guest moves it.
+/// carries the serial console's output (stdout or its file), the COM1 irqfd, the exit
+/// notifier's eventfd and the audit queue's eventfd (a guest's denial is queued, and the
+/// event loop writes its audit line: a vCPU never writes the audit log); `mmap`/`munmap`
+/// (there, never executable) also map and unmap a VFIO BAR when the guest moves it.
 pub(super) fn rules() -> Result<Vec<Syscall>, BackendError> {
     Ok(vec![
         ioctls(&[

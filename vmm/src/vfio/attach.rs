@@ -165,7 +165,7 @@ fn attach_one(
         intx_gsi,
         bdf.clone(),
     );
-    let doe = doe::virtualise(&backend, &bdf, &ctx.doe);
+    let doe = doe::virtualise(&backend, checked.bdf, &ctx.doe);
     let mut builder = PassthroughBuilder::new(backend.clone(), Box::new(sink));
     let doe_offsets: Vec<u16> = doe.handlers.iter().map(|(offset, _)| *offset).collect();
     for (offset, model) in doe.handlers {

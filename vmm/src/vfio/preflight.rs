@@ -13,7 +13,7 @@ use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use crate::cli::Bdf;
+use policies::Bdf;
 
 /// Where PCI functions live in sysfs, relative to the root.
 const SYSFS_PCI_DEVICES: &str = "sys/bus/pci/devices";
@@ -206,7 +206,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     const DEV: Bdf = Bdf {
-        segment: 0,
+        domain: 0,
         bus: 0x0d,
         device: 0,
         function: 0,
