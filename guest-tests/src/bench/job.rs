@@ -56,6 +56,9 @@ pub struct Job {
     pub l1_host_programs: Vec<String>,
     /// Host programs carried into L2 likewise.
     pub l2_host_programs: Vec<String>,
+    /// Kernel modules of the L1 kernel loaded after the topology's, before the L1 script
+    /// (dependencies added).
+    pub l1_modules: Vec<String>,
     /// Kernel modules L2's init loads before the L2 script (dependencies added), from the
     /// L2 kernel (`l2_kernel`; an extra L2 kernel cannot load them).
     pub l2_modules: Vec<String>,
@@ -308,7 +311,18 @@ fn build_l1(
 ) -> Result<u64, BenchError> {
     let image = Initramfs::new(&run_dir.join("l1-staging"))?;
     add_base(layout, &image, "l1-init", binaries, L1_BINARIES)?;
-    add_modules(&image, kernel, &topology.modules, &run_dir.join("modules"))?;
+    let l1_modules: Vec<String> = topology
+        .modules
+        .iter()
+        .chain(&job.l1_modules)
+        .cloned()
+        .collect();
+    add_modules(&image, kernel, &l1_modules, &run_dir.join("modules"))?;
+    // The kernel's build configuration where Debian puts it, for tools that ask what it
+    // has (`doectl doctor`: CONFIG_PCI_DOE).
+    if let Some(config) = kernel.config() {
+        image.add_file(&config, &format!("/boot/config-{}", kernel.release), 0o644)?;
+    }
     image.add_file(&job.l1_script, "/etc/bench/l1.sh", 0o755)?;
     image.add_bytes(
         l1_env::L1_ENV_FILE,

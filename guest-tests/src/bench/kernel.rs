@@ -33,6 +33,19 @@ impl Kernel {
         }
     }
 
+    /// The build configuration (`boot/config-<release>`, or `config` beside the modules
+    /// in newer packages), if the package has one.
+    pub fn config(&self) -> Option<PathBuf> {
+        [
+            self.root
+                .join("boot")
+                .join(format!("config-{}", self.release)),
+            self.modules_dir().join("config"),
+        ]
+        .into_iter()
+        .find(|p| p.is_file())
+    }
+
     /// The module tree (`lib/modules/<release>`).
     pub fn modules_dir(&self) -> PathBuf {
         let usr = self.root.join("usr/lib/modules").join(&self.release);

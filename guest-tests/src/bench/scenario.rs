@@ -33,6 +33,9 @@ pub struct Scenario {
     pub l1_host_programs: &'static [&'static str],
     /// Host programs L2 needs (e.g. `lspci`).
     pub l2_host_programs: &'static [&'static str],
+    /// Kernel modules of the L1 kernel that L1's init loads after the topology's (e.g.
+    /// `cxl_pci`, to have the function bound to its own driver), with their dependencies.
+    pub l1_modules: &'static [&'static str],
     /// Kernel modules L2's init loads, in order, before the L2 script runs (e.g.
     /// `uio_pci_generic`); resolved with their dependencies against the L2 kernel.
     pub l2_modules: &'static [&'static str],
@@ -73,6 +76,7 @@ impl Scenario {
             l2_files: Vec::new(),
             l1_host_programs: owned(self.l1_host_programs),
             l2_host_programs: owned(self.l2_host_programs),
+            l1_modules: owned(self.l1_modules),
             l2_modules: owned(self.l2_modules),
             timeout,
             echo,

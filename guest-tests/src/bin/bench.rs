@@ -75,6 +75,10 @@ enum Command {
         /// One more L2 kernel for L1, at /l2/vmlinuz-<KERNEL> (a major version or a release).
         #[arg(long = "extra-l2-kernel", value_name = "KERNEL")]
         extra_l2_kernels: Vec<String>,
+        /// A kernel module of the L1 kernel that L1's init loads (with its dependencies,
+        /// after the topology's) before the L1 script runs.
+        #[arg(long = "l1-module", value_name = "NAME", value_parser = parse_module_name)]
+        l1_modules: Vec<String>,
         /// A kernel module of the L2 kernel that L2's init loads (with its dependencies, in
         /// the order given) before the L2 script runs.
         #[arg(long = "l2-module", value_name = "NAME", value_parser = parse_module_name)]
@@ -226,6 +230,7 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
             l1_host_programs,
             l2_host_programs,
             extra_l2_kernels,
+            l1_modules,
             l2_modules,
             boot,
         } => {
@@ -251,6 +256,7 @@ fn execute(layout: &Layout, command: Command) -> Result<bool, BenchError> {
                 l2_files,
                 l1_host_programs,
                 l2_host_programs,
+                l1_modules,
                 l2_modules,
                 timeout: Duration::ZERO,
                 echo: true,

@@ -12,8 +12,9 @@
 //!    uid 1000 (allowed only CMA/SPDM) is denied its CDAT read, with one `denied` audit
 //!    record; uid 1001 (no rule) is refused at the door with one `connection-refused`
 //!    audit record; the socket is removed when the daemon stops.
-//! 4. **recovery** (`contention_recovery.rs`): a raw host writer active while vmm starts;
-//!    once it stops, the guest and the socket work again in the same boot.
+//! 4. **recovery** (`contention_recovery.rs`): a raw host writer active while vmm starts
+//!    (`doectl --force` in a loop, then `doe-jam` keeping the mailbox in Error); once it
+//!    stops, the guest and the socket work again in the same boot.
 //!
 //! `doectl doctor` runs on the function bound to its driver and bound to vfio-pci under
 //! vmm; both reports are printed.
@@ -21,7 +22,7 @@
 use serde::Deserialize;
 
 use super::common::{marker, section_in, section_rc};
-use super::contention_recovery;
+use super::contention_recovery::{self, Writer};
 use crate::bench::job::Outcome;
 use crate::bench::scenario::Scenario;
 
@@ -35,6 +36,7 @@ pub const SCENARIO: Scenario = Scenario {
     extra_l2_kernels: &[],
     l1_host_programs: &[],
     l2_host_programs: &[],
+    l1_modules: &["cxl_pci"],
     l2_modules: &[],
     check,
 };
@@ -234,7 +236,18 @@ fn check(outcome: &Outcome) -> Result<Vec<String>, String> {
     facts.push("doe-proxyd: stopped by SIGTERM with exit 0, its socket removed".to_owned());
 
     // 4. recovery
-    facts.extend(contention_recovery::check(lines, &reference)?);
+    facts.extend(contention_recovery::check(
+        lines,
+        &reference,
+        "recovery",
+        Writer::ForceLoop,
+    )?);
+    facts.extend(contention_recovery::check(
+        lines,
+        &reference,
+        "recovery-jam",
+        Writer::Jam,
+    )?);
 
     // doectl doctor, bound to the driver and to vfio-pci under vmm.
     for name in ["doctor-driver", "doctor-vfio"] {

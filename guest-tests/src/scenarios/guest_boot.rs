@@ -20,6 +20,7 @@ pub const SCENARIO: Scenario = Scenario {
     extra_l2_kernels: &[],
     l1_host_programs: &["qemu"],
     l2_host_programs: &[],
+    l1_modules: &[],
     l2_modules: &[],
     check,
 };

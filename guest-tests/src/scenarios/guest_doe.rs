@@ -21,6 +21,7 @@ pub const SCENARIO: Scenario = Scenario {
     extra_l2_kernels: &["7"],
     l1_host_programs: &[],
     l2_host_programs: &["lspci"],
+    l1_modules: &[],
     l2_modules: &[],
     check,
 };

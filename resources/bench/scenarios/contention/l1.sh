@@ -107,45 +107,64 @@ echo "@@proxyd-exit $?"
 section proxyd-audit cat "$AUDIT"
 [ -e "$PSOCK" ] && fail "doe-proxyd left $PSOCK behind"
 
-# 4. recovery: the raw writer runs while vmm starts and until L2 has tried a few times.
-: > "$SERIAL"
+# 4. recovery: a raw writer runs while vmm starts and until L2 has tried a few times, then
+# stops; L2 must then succeed in the same boot, and L1 through vmm's socket.
+#   recovery      the writer is `doectl --force cdat` in a loop (a host user bypassing it);
+#   recovery-jam  the writer is doe-jam (garbage and Go, never an abort: a broken requester
+#                 that keeps the mailbox in Error).
 STOP=/root/stop-writer
 WLOG=/root/writer.log
-VLOG=/root/vmm-recovery.log
-rm -f "$STOP" "$WLOG"
-(
+IN=/root/l2-in
+
+# force_loop: `doectl --force cdat` until $STOP exists; "runs failed" into $WLOG.
+force_loop() {
     runs=0 failed=0
     while [ ! -e "$STOP" ]; do
         runs=$((runs + 1))
         doectl --force cdat "$BDF" > /dev/null 2>&1 || failed=$((failed + 1))
     done
     echo "$runs $failed" > "$WLOG"
-) &
-WRITER=$!
-sleep 2
-# vmm's serial input: L1 tells L2 when the writer has stopped.
-IN=/root/l2-in
-rm -f "$IN"
-mkfifo "$IN" || fail "mkfifo $IN"
-exec 3<> "$IN"
-VMM_LOG=info vmm --kernel /l2/vmlinuz --initramfs /l2/initramfs \
-    --cmdline "$CMDLINE contention.mode=recovery" --memory 512M --cpus 1 \
-    --device "vfio=$BDF" --name contention --policy /root/policy.toml \
-    --doe-socket "$SOCK" --serial "$SERIAL" < "$IN" 2> "$VLOG" &
-VMM=$!
-wait_for "@@l2 waiting-for-stop"
-touch "$STOP"
-wait "$WRITER"
-echo "@@writer $(cat "$WLOG")"
-echo writer-stopped >&3
-wait_for "@@l2 recovery-end"
-section l1-after-recovery doectl --socket "$SOCK" cdat "$BDF" --json
-echo host-done >&3
-wait "$VMM"
-_rc=$?
-exec 3>&-
-dump_l2 recovery
-section vmm-recovery-log cat "$VLOG"
-echo "@@vmm-exit recovery $_rc"
-[ "$_rc" = 0 ] || fail "vmm (recovery) exited $_rc"
+}
+
+# jam: doe-jam until $STOP exists; its report into $WLOG.
+jam() {
+    doe-jam "$BDF" --until "$STOP" > "$WLOG" 2>&1
+}
+
+# recovery_round MODE WRITER
+recovery_round() {
+    : > "$SERIAL"
+    VLOG=/root/vmm-$1.log
+    rm -f "$STOP" "$WLOG" "$IN"
+    $2 &
+    WRITER=$!
+    sleep 2
+    # vmm's serial input: L1 tells L2 when the writer has stopped.
+    mkfifo "$IN" || fail "mkfifo $IN"
+    exec 3<> "$IN"
+    VMM_LOG=info vmm --kernel /l2/vmlinuz --initramfs /l2/initramfs \
+        --cmdline "$CMDLINE contention.mode=recovery" --memory 512M --cpus 1 \
+        --device "vfio=$BDF" --name contention --policy /root/policy.toml \
+        --doe-socket "$SOCK" --serial "$SERIAL" < "$IN" 2> "$VLOG" &
+    VMM=$!
+    wait_for "@@l2 waiting-for-stop"
+    touch "$STOP"
+    wait "$WRITER"
+    echo "@@writer $1 $(cat "$WLOG")"
+    echo writer-stopped >&3
+    wait_for "@@l2 recovery-end"
+    section "l1-after-$1" doectl --socket "$SOCK" cdat "$BDF" --json
+    echo host-done >&3
+    wait "$VMM"
+    _rc=$?
+    exec 3>&-
+    dump_l2 "$1"
+    section "vmm-$1-log" cat "$VLOG"
+    echo "@@vmm-exit $1 $_rc"
+    [ "$_rc" = 0 ] || fail "vmm ($1) exited $_rc"
+    return 0
+}
+
+recovery_round recovery force_loop
+recovery_round recovery-jam jam
 exit 0
