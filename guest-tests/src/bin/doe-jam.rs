@@ -1,10 +1,12 @@
 //! `doe-jam`: a broken host requester, for the contention scenario's recovery part. On
-//! the function's first DOE mailbox it writes one garbage dword and Go, over and over, on
-//! the raw registers (sysfs `config`) and never aborts: a device that takes a one-dword
-//! object as malformed sets Error each time (QEMU's DOE does), so whoever else uses the
-//! mailbox meets Error or a mangled request, and an abort of theirs is undone at once. It
-//! stops when `--until` names a file that exists, and prints one JSON line: the Go writes
-//! made and for how long.
+//! the function's first DOE mailbox it writes, over and over, one garbage dword, Go, and a
+//! pop of the Read Data Mailbox, on the raw registers (sysfs `config`), and never aborts.
+//! On QEMU's DOE (`hw/pci/pcie_doe.c`) the Go discards the malformed object together with
+//! whatever request another requester was writing, and the pop takes a dword of another
+//! requester's response, or, with nothing ready, sets Error (underflow): whoever else
+//! uses the mailbox meets lost requests, mangled responses and Error, and an abort of
+//! theirs is undone within microseconds. It stops when `--until` names a file that
+//! exists, and prints one JSON line: the rounds made and for how long.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,14 +15,14 @@ use std::time::Instant;
 use clap::Parser;
 use doe_proxy::config_space::{Access, ConfigSpace, SysfsConfig};
 use doe_proxy::ext_cap::find_doe_mailboxes;
-use doe_proxy::mailbox::regs::{CTRL_GO, DOE_CTRL, DOE_WRITE};
+use doe_proxy::mailbox::regs::{CTRL_GO, DOE_CTRL, DOE_READ, DOE_WRITE};
 use doe_proxy::pci_address::Bdf;
 use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
     name = "doe-jam",
-    about = "Keep a DOE mailbox in Error with garbage requests until a file exists"
+    about = "Jam a DOE mailbox (garbage, Go, pop; never an abort) until a file exists"
 )]
 struct Cli {
     /// The function, e.g. 0000:0d:00.0.
@@ -30,14 +32,15 @@ struct Cli {
     until: PathBuf,
 }
 
-/// What the jam wrote into the Write Data Mailbox: not a data object header.
+/// What the jam writes into the Write Data Mailbox (not a data object header), and into
+/// the Read Data Mailbox to pop it.
 const GARBAGE: u32 = 0xdead_beef;
 
 #[derive(Serialize)]
 struct Report {
     device: String,
     mailbox: u16,
-    go_writes: u64,
+    rounds: u64,
     seconds: f64,
 }
 
@@ -48,20 +51,22 @@ fn run(cli: &Cli) -> Result<Report, String> {
         .first()
         .ok_or_else(|| format!("{} has no DOE mailbox", cli.bdf))?;
     let started = Instant::now();
-    let mut go_writes = 0u64;
+    let mut rounds = 0u64;
     while !cli.until.exists() {
         for _ in 0..64 {
             cfg.write_u32(offset + DOE_WRITE, GARBAGE)
                 .map_err(|e| e.to_string())?;
             cfg.write_u32(offset + DOE_CTRL, CTRL_GO)
                 .map_err(|e| e.to_string())?;
-            go_writes += 1;
+            cfg.write_u32(offset + DOE_READ, GARBAGE)
+                .map_err(|e| e.to_string())?;
+            rounds += 1;
         }
     }
     Ok(Report {
         device: cli.bdf.to_string(),
         mailbox: offset,
-        go_writes,
+        rounds,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -8,8 +8,8 @@
 //!
 //! - `recovery`: the writer is `doectl --force cdat` in a loop. Whether it disturbs
 //!   anything depends on how its exchanges and vmm's start interleave: printed.
-//! - `recovery-jam`: the writer is `doe-jam` (garbage and Go, never an abort), which keeps
-//!   the mailbox in Error. It must have disturbed something — vmm's mediator found the
+//! - `recovery-jam`: the writer is `doe-jam` (garbage, Go and a pop, never an abort),
+//!   which discards others' requests, steals their responses and sets Error. It must have disturbed something — vmm's mediator found the
 //!   mailbox unusable, or an attempt of L2 failed — or the round proves nothing.
 
 use super::common::{json_in, marker, section_in, section_rc};
@@ -168,12 +168,12 @@ fn writer_fact(mode: &str, writer: Writer, report: &str) -> Result<String, Strin
         Writer::Jam => {
             let json: serde_json::Value = serde_json::from_str(report)
                 .map_err(|e| format!("{mode}: bad doe-jam report `{report}`: {e}"))?;
-            let writes = json["go_writes"].as_u64().unwrap_or(0);
-            if writes == 0 {
+            let rounds = json["rounds"].as_u64().unwrap_or(0);
+            if rounds == 0 {
                 return Err(format!("{mode}: doe-jam never wrote: {report}"));
             }
             Ok(format!(
-                "{mode}: doe-jam wrote garbage and Go {writes} times in {:.1} s while vmm started and L2 tried",
+                "{mode}: doe-jam wrote garbage, Go and a pop {rounds} times in {:.1} s while vmm started and L2 tried",
                 json["seconds"].as_f64().unwrap_or(0.0)
             ))
         }
@@ -253,7 +253,7 @@ mod tests {
     fn a_jam_that_disturbed_nothing_proves_nothing() {
         let jam = GOOD.replace("recovery", "recovery-jam").replace(
             "@@writer recovery-jam 40 12",
-            r#"@@writer recovery-jam {"go_writes": 5000, "seconds": 9.5}"#,
+            r#"@@writer recovery-jam {"rounds": 5000, "seconds": 9.5}"#,
         );
         assert!(check(&lines(&jam), "abcd", "recovery-jam", Writer::Jam).is_ok());
         let quiet: String = jam

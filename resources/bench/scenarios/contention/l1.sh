@@ -110,8 +110,9 @@ section proxyd-audit cat "$AUDIT"
 # 4. recovery: a raw writer runs while vmm starts and until L2 has tried a few times, then
 # stops; L2 must then succeed in the same boot, and L1 through vmm's socket.
 #   recovery      the writer is `doectl --force cdat` in a loop (a host user bypassing it);
-#   recovery-jam  the writer is doe-jam (garbage and Go, never an abort: a broken requester
-#                 that keeps the mailbox in Error).
+#   recovery-jam  the writer is doe-jam (garbage, Go and a pop, never an abort: a broken
+#                 requester that discards others' requests, steals their responses and
+#                 sets Error).
 STOP=/root/stop-writer
 WLOG=/root/writer.log
 IN=/root/l2-in
