@@ -1,12 +1,12 @@
 //! `doe-jam`: a broken host requester, for the contention scenario's recovery part. On
-//! the function's first DOE mailbox it writes, over and over, one garbage dword, Go, and a
-//! pop of the Read Data Mailbox, on the raw registers (sysfs `config`), and never aborts.
-//! On QEMU's DOE (`hw/pci/pcie_doe.c`) the Go discards the malformed object together with
-//! whatever request another requester was writing, and the pop takes a dword of another
-//! requester's response, or, with nothing ready, sets Error (underflow): whoever else
-//! uses the mailbox meets lost requests, mangled responses and Error, and an abort of
-//! theirs is undone within microseconds. It stops when `--until` names a file that
-//! exists, and prints one JSON line: the rounds made and for how long.
+//! the function's first DOE mailbox it writes, over and over, one garbage dword and Go on
+//! the raw registers (sysfs `config`), and never aborts nor reads. On QEMU's DOE
+//! (`hw/pci/pcie_doe.c`) each Go discards the malformed object together with whatever
+//! request another requester was writing (silently: no Error), so the others' exchanges
+//! are lost and time out. (Popping the Read Data Mailbox in the same loop, to steal
+//! responses and set Error by underflow, crashed QEMU 10's L1 with SIGSEGV in the bench:
+//! not done.) It stops when `--until` names a file that exists, and prints one JSON line:
+//! the rounds made and for how long.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,14 +15,14 @@ use std::time::Instant;
 use clap::Parser;
 use doe_proxy::config_space::{Access, ConfigSpace, SysfsConfig};
 use doe_proxy::ext_cap::find_doe_mailboxes;
-use doe_proxy::mailbox::regs::{CTRL_GO, DOE_CTRL, DOE_READ, DOE_WRITE};
+use doe_proxy::mailbox::regs::{CTRL_GO, DOE_CTRL, DOE_WRITE};
 use doe_proxy::pci_address::Bdf;
 use serde::Serialize;
 
 #[derive(Parser)]
 #[command(
     name = "doe-jam",
-    about = "Jam a DOE mailbox (garbage, Go, pop; never an abort) until a file exists"
+    about = "Jam a DOE mailbox (garbage and Go, never an abort) until a file exists"
 )]
 struct Cli {
     /// The function, e.g. 0000:0d:00.0.
@@ -32,8 +32,7 @@ struct Cli {
     until: PathBuf,
 }
 
-/// What the jam writes into the Write Data Mailbox (not a data object header), and into
-/// the Read Data Mailbox to pop it.
+/// What the jam writes into the Write Data Mailbox: not a data object header.
 const GARBAGE: u32 = 0xdead_beef;
 
 #[derive(Serialize)]
@@ -57,8 +56,6 @@ fn run(cli: &Cli) -> Result<Report, String> {
             cfg.write_u32(offset + DOE_WRITE, GARBAGE)
                 .map_err(|e| e.to_string())?;
             cfg.write_u32(offset + DOE_CTRL, CTRL_GO)
-                .map_err(|e| e.to_string())?;
-            cfg.write_u32(offset + DOE_READ, GARBAGE)
                 .map_err(|e| e.to_string())?;
             rounds += 1;
         }

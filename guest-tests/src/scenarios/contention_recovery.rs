@@ -8,8 +8,8 @@
 //!
 //! - `recovery`: the writer is `doectl --force cdat` in a loop. Whether it disturbs
 //!   anything depends on how its exchanges and vmm's start interleave: printed.
-//! - `recovery-jam`: the writer is `doe-jam` (garbage, Go and a pop, never an abort),
-//!   which discards others' requests, steals their responses and sets Error. It must have disturbed something — vmm's mediator found the
+//! - `recovery-jam`: the writer is `doe-jam` (garbage and Go, never an abort), whose Gos
+//!   discard the others' requests. It must have disturbed something — vmm's mediator found the
 //!   mailbox unusable, or an attempt of L2 failed — or the round proves nothing.
 
 use super::common::{json_in, marker, section_in, section_rc};
@@ -173,7 +173,7 @@ fn writer_fact(mode: &str, writer: Writer, report: &str) -> Result<String, Strin
                 return Err(format!("{mode}: doe-jam never wrote: {report}"));
             }
             Ok(format!(
-                "{mode}: doe-jam wrote garbage, Go and a pop {rounds} times in {:.1} s while vmm started and L2 tried",
+                "{mode}: doe-jam wrote garbage and Go {rounds} times in {:.1} s while vmm started and L2 tried",
                 json["seconds"].as_f64().unwrap_or(0.0)
             ))
         }

@@ -110,9 +110,8 @@ section proxyd-audit cat "$AUDIT"
 # 4. recovery: a raw writer runs while vmm starts and until L2 has tried a few times, then
 # stops; L2 must then succeed in the same boot, and L1 through vmm's socket.
 #   recovery      the writer is `doectl --force cdat` in a loop (a host user bypassing it);
-#   recovery-jam  the writer is doe-jam (garbage, Go and a pop, never an abort: a broken
-#                 requester that discards others' requests, steals their responses and
-#                 sets Error).
+#   recovery-jam  the writer is doe-jam (garbage and Go, never an abort: a broken
+#                 requester whose Gos discard the others' requests).
 STOP=/root/stop-writer
 WLOG=/root/writer.log
 IN=/root/l2-in
