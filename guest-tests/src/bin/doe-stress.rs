@@ -4,7 +4,9 @@
 //! differed or failed (with the errors, counted), and the exchange latencies (p50, p99,
 //! max). Reaches the mailbox through sysfs `config` (its registers: in L2 our vmm's virtual
 //! DOE, in L1 the physical one — bypassing any mediator) or through a DOE socket
-//! (`--socket`: `vmm --doe-socket`, `doe-proxyd`). `--as-uid` drops to another user first.
+//! (`--socket`: `vmm --doe-socket`, `doe-proxyd`). On the registers it refuses a function
+//! a mediator owns (as `doectl` does) unless `--force`. `--as-uid` drops to another user
+//! first.
 //! It exits 0 whenever it ran: the verdict is the reader's.
 
 use std::collections::BTreeMap;
@@ -17,6 +19,7 @@ use doe_proxy::cdat_read::read_cdat_entries;
 use doe_proxy::config_space::{Access, SysfsConfig};
 use doe_proxy::exchange::{walk_discovery, ObjectExchange};
 use doe_proxy::mailbox::{Mailbox, MailboxConfig};
+use doe_proxy::ownership::{find_owner, HostPaths, Registry};
 use doe_proxy::pci_address::Bdf;
 use doe_proxy::protocol::to_hex;
 use doe_proxy::socket::{SocketClient, SocketMailbox};
@@ -48,6 +51,9 @@ struct Cli {
     /// 0x190 unless given).
     #[arg(long, value_parser = doe_proxy::ext_cap::parse_offset)]
     mailbox: Option<u16>,
+    /// Drive the registers even if a mediator owns the mailbox (as `doectl --force`).
+    #[arg(long, conflicts_with = "socket")]
+    force: bool,
     /// Drop to this uid (and gid = uid) before touching anything (run as root).
     #[arg(long, value_name = "UID")]
     as_uid: Option<u32>,
@@ -177,6 +183,17 @@ fn workload<X: ObjectExchange>(cli: &Cli, mut mailbox: X, report: &mut Report) -
     samples
 }
 
+/// An error if a mediator owns `bdf`'s mailboxes (`doe_proxy::ownership`).
+fn refuse_if_owned(bdf: Bdf) -> Result<(), String> {
+    let check = find_owner(&HostPaths::system(), &Registry::from_env(), bdf);
+    match check.owner {
+        Some(owner) => Err(format!(
+            "{bdf}: its DOE mailboxes are owned by {owner}; use --socket, or --force to drive the registers anyway"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn run(cli: &Cli) -> Result<Report, String> {
     if let Some(uid) = cli.as_uid {
         drop_privileges(uid)?;
@@ -198,6 +215,9 @@ fn run(cli: &Cli) -> Result<Report, String> {
         latency: Latency::default(),
         elapsed_ms: 0.0,
     };
+    if cli.socket.is_none() && !cli.force {
+        refuse_if_owned(cli.bdf)?;
+    }
     let mut samples = match &cli.socket {
         Some(path) => {
             let mut client =

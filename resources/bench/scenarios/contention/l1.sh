@@ -1,8 +1,8 @@
 # Scenario contention (L1): one physical mailbox, two users at once.
 #  1. mediated: vmm runs L2 with --doe-socket; while L2 reads the CDAT through its virtual
 #     DOE, L1 reads it (and walks Discovery) through the socket. Both must be right.
-#  2. bypass: the same, but L1 drives the physical registers itself (no mediator, what
-#     `doectl --force` does): corrupted or failed exchanges are expected and counted.
+#  2. bypass: the same, but L1 drives the physical registers itself (`doe-stress --force`,
+#     as `doectl --force` would): corrupted or failed exchanges are expected and counted.
 #  3. doe-proxyd, no guest: root reads CDAT through its socket; uid 1000 (allowed only
 #     CMA/SPDM) is denied CDAT, with one audit record; uid 1001 (no rule) is refused at
 #     the door, with one audit record; the socket goes with the daemon.
@@ -64,7 +64,7 @@ round() {
         section "l1-$1" doe-stress "$BDF" --socket "$SOCK" --iterations "$N" --discovery \
             --reference "$REF" --label "l1-$1"
     else
-        section "l1-$1" doe-stress "$BDF" --iterations "$N" --discovery \
+        section "l1-$1" doe-stress "$BDF" --force --iterations "$N" --discovery \
             --reference "$REF" --label "l1-$1"
     fi
     grep -q "^@@l2 stress-end" "$SERIAL" && echo "@@l2-ended-before-l1 $1 yes" \
