@@ -14,7 +14,7 @@ use crate::decision::{Decision, DenyReason, RequestInfo, RuleRef};
 use crate::error::{Location, PolicyError};
 use crate::format::RawPolicy;
 use crate::ids::{ClientIdentity, FunctionId, ProtocolId};
-use crate::rule::{Action, Rule};
+use crate::rule::{Action, Rule, Selector};
 
 /// The name under which the compiled-in default is reported.
 const BUILTIN_ORIGIN: &str = "<builtin>/default.toml";
@@ -111,15 +111,33 @@ impl Policy {
         }
     }
 
-    /// Whether any allow rule names `client` and `function` (whatever its protocols):
-    /// the question a socket's door asks before judging each request exactly. A client
-    /// no rule allows anything on the function is refused there.
+    /// Whether the policy allows `client` some protocol other than Discovery on
+    /// `function`, whatever the function offers: the question a socket's door asks before
+    /// judging each request exactly (a client allowed nothing is refused there). Rule
+    /// order counts as in [`Policy::evaluate`]: every protocol some rule names is tried,
+    /// and one no rule names stands for all the others (what `"*"` rules decide).
     pub fn allows_client(&self, client: &ClientIdentity, function: &FunctionId) -> bool {
-        self.rules.iter().any(|rule| {
-            rule.action == Action::Allow
-                && rule.clients.matches(client)
-                && rule.functions.matches(|f| f.matches(function))
-        })
+        let named: Vec<ProtocolId> = self
+            .rules
+            .iter()
+            .filter_map(|rule| match &rule.protocols {
+                Selector::List(list) => Some(list.iter().copied()),
+                Selector::Any => None,
+            })
+            .flatten()
+            .collect();
+        let unnamed = (0..=u8::MAX)
+            .map(|object_type| ProtocolId::new(u16::MAX, object_type))
+            .find(|p| !named.contains(p) && *p != ProtocolId::DISCOVERY);
+        named
+            .iter()
+            .copied()
+            .chain(unnamed)
+            .filter(|p| *p != ProtocolId::DISCOVERY)
+            .any(|protocol| {
+                self.first_match(client, function, protocol)
+                    .is_some_and(|rule| rule.action == Action::Allow)
+            })
     }
 
     /// The protocols of `discovered` (a function's Discovery list, in its order) that

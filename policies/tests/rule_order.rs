@@ -284,3 +284,59 @@ functions = "8086:0d93"
     assert!(!policy.allows_client(&user(1001), &cxl));
     assert!(!policy.allows_client(&ClientIdentity::guest("vm-a"), &cxl));
 }
+
+#[test]
+fn allows_client_follows_rule_order() {
+    let user = ClientIdentity::HostUser(HostUser {
+        uid: 1000,
+        gid: 1000,
+        groups: vec![],
+    });
+    let cxl = FunctionId::new("0000:0d:00.0".parse().unwrap(), 0x8086, 0x0d93);
+    // A deny-all first: the allow after it never decides anything.
+    let shadowed = policy(
+        r#"
+version = 1
+
+[[rule]]
+action = "deny"
+uids = [1000]
+protocols = "*"
+
+[[rule]]
+action = "allow"
+uids = [1000]
+protocols = ["0001:01"]
+"#,
+    );
+    assert!(!shadowed.allows_client(&user, &cxl));
+    // Only Discovery allowed (always answered anyway): nothing to admit for.
+    let discovery_only = policy(
+        r#"
+version = 1
+
+[[rule]]
+action = "allow"
+uids = [1000]
+protocols = ["0001:00"]
+"#,
+    );
+    assert!(!discovery_only.allows_client(&user, &cxl));
+    // A denied protocol before an allow-all: the others stay allowed.
+    let mostly = policy(
+        r#"
+version = 1
+
+[[rule]]
+action = "deny"
+uids = [1000]
+protocols = ["1e98:02"]
+
+[[rule]]
+action = "allow"
+uids = [1000]
+protocols = "*"
+"#,
+    );
+    assert!(mostly.allows_client(&user, &cxl));
+}

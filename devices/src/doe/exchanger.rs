@@ -13,7 +13,9 @@ use doe_proxy::protocol::ProtocolId;
 /// `cancel` (the virtual mailbox calls them with its registers locked, and the
 /// completion locks them).
 pub trait Exchanger: Send + Sync {
-    /// The protocols the physical mailbox listed in Discovery (Discovery first).
+    /// The protocols the physical mailbox listed in Discovery (Discovery first); empty
+    /// while the mediator has not learnt them yet (its mailbox was unusable at start), so
+    /// the virtual mailbox asks again at each Go until it is not.
     fn discovered(&self) -> Vec<ProtocolId>;
 
     /// Submits `request` (one whole object); `Err` is its only result.

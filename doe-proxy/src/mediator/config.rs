@@ -53,6 +53,11 @@ pub struct MediatorConfig {
     pub recovery: Option<RecoveryConfig>,
 }
 
+/// The shortest pause between two retries, whatever the configuration says.
+pub const MIN_RETRY_PAUSE: Duration = Duration::from_millis(1);
+/// The longest pause between two retries, whatever the configuration says.
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(3600);
+
 /// When a mediator retries an unusable mailbox: first after `first_retry`, then after
 /// twice as long each time, at most `max_retry` apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +69,16 @@ pub struct RecoveryConfig {
 }
 
 impl RecoveryConfig {
-    /// The pause after `failed` retries that did not work (0 before the first).
+    /// The pause after `failed` retries that did not work (0 before the first), kept
+    /// between [`MIN_RETRY_PAUSE`] (a zero configuration must not spin on the device) and
+    /// [`MAX_RETRY_PAUSE`] (an absurd one must not overflow a clock).
     pub fn backoff(&self, failed: u32) -> Duration {
         let factor = 1u32.checked_shl(failed.min(31)).unwrap_or(u32::MAX);
-        self.first_retry
+        let pause = self
+            .first_retry
             .checked_mul(factor)
-            .map_or(self.max_retry, |pause| pause.min(self.max_retry))
+            .map_or(self.max_retry, |pause| pause.min(self.max_retry));
+        pause.clamp(MIN_RETRY_PAUSE, MAX_RETRY_PAUSE)
     }
 }
 
@@ -118,5 +127,19 @@ mod tests {
         let pauses: Vec<u128> = (0..7).map(|n| recovery.backoff(n).as_millis()).collect();
         assert_eq!(pauses, [50, 100, 200, 400, 800, 1000, 1000]);
         assert_eq!(recovery.backoff(u32::MAX), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn absurd_configurations_are_clamped() {
+        let zero = RecoveryConfig {
+            first_retry: Duration::ZERO,
+            max_retry: Duration::ZERO,
+        };
+        assert_eq!(zero.backoff(0), MIN_RETRY_PAUSE);
+        let huge = RecoveryConfig {
+            first_retry: Duration::MAX,
+            max_retry: Duration::MAX,
+        };
+        assert_eq!(huge.backoff(3), MAX_RETRY_PAUSE);
     }
 }

@@ -27,8 +27,11 @@ pub enum ExchangeError {
     /// on the device completed there; its result was dropped.
     #[error("submission cancelled")]
     Cancelled,
-    /// The physical mailbox did not complete an abort and is no longer used.
-    #[error("the physical DOE mailbox is dead")]
+    /// The physical mailbox is unusable now: an abort did not complete (another requester
+    /// holds it busy or in Error), or it was never discovered. With
+    /// [`MediatorConfig::recovery`](super::MediatorConfig::recovery) the mediator retries it
+    /// and serves again once a retry works; without, it is never used again.
+    #[error("the physical DOE mailbox is unusable (left busy or in Error by another requester)")]
     MailboxDead,
     /// The request is not one whole, well-formed data object within the size limit.
     #[error("malformed request: {0}")]

@@ -46,7 +46,11 @@
 //!   that completes, and the Discovery walk if the mediator never had the list, make it
 //!   usable again for the same clients. Meanwhile every submission is answered
 //!   [`ExchangeError::MailboxDead`] at once, and [`Mediator::discovered`] is empty until
-//!   the list is known. With recovery off a failed abort is final, as in Linux.
+//!   the list is known. Each retry aborts the mailbox, which may break an exchange of the
+//!   other requester (at most once per backoff period, up to 1 s by default); a retry
+//!   under way (an abort and perhaps a Discovery walk, each bounded by the driver's
+//!   timeouts) finishes before shutdown does. With recovery off a failed abort is final,
+//!   as in Linux.
 //! - **Driver panics.** A panic in the mailbox driver (or the device model under it)
 //!   during an exchange, on the worker or in [`MediatorClient::drive`], is caught and
 //!   logged; the mailbox is aborted and the exchange answered

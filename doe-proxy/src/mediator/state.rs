@@ -310,11 +310,12 @@ impl State {
         self.in_flight.is_some()
     }
 
-    /// Whether the worker has something to do: a request queued or handed over, or the
-    /// shutdown to finish.
+    /// Whether the worker has something to do: a request queued or handed over, a retry of
+    /// an unusable mailbox to schedule, or the shutdown to finish.
     pub(super) fn worker_needed(&self) -> bool {
         self.shutting_down
             || self.handed_over.is_some()
+            || (self.outage.is_some() && self.config.recovery.is_some())
             || self.clients.values().any(|slot| !slot.queue.is_empty())
     }
 

@@ -154,7 +154,8 @@ pub(super) fn log_outcome(
     );
     if outcome == &Err(ExchangeError::MailboxDead) {
         warn!(
-            "DOE mediator [{cap_offset:#x}]: the mailbox is dead; every client is answered \"{}\"",
+            "DOE mediator [{cap_offset:#x}]: the mailbox is unusable (an abort did not complete); \
+             every client is answered \"{}\" until a retry works",
             ExchangeError::MailboxDead
         );
     }

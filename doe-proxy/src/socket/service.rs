@@ -100,9 +100,10 @@ impl DoeService {
         out
     }
 
-    /// Whether some allow rule names `client` on a function served here (whatever the
-    /// protocols it allows and whether the function offers them): a host user the policy
-    /// allows nothing is refused at the door. Every request of an admitted client is
+    /// Whether the policy allows `client` some protocol other than Discovery on a
+    /// function served here ([`Policy::allows_client`](policies::Policy::allows_client):
+    /// rule order counts; whether the function offers that protocol does not, as its list
+    /// may not be known yet): a host user the policy allows nothing is refused at the door. Every request of an admitted client is
     /// still judged on its own (a protocol not allowed is denied and audited).
     pub fn admits(&self, client: &ClientIdentity) -> bool {
         let policy = self.admin.policy();

@@ -49,7 +49,7 @@ const MEDIATOR_WORDS: [&str; 5] = [
     "usable again",
     "still unusable",
     "abort timed out",
-    "is dead",
+    "is unusable",
 ];
 
 /// Checks the recovery round `mode` in L1's console `lines` against L1's `reference` CDAT
