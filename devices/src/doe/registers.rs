@@ -189,14 +189,14 @@ impl DoeRegisters {
         };
         // A new request replaces a response the guest did not read.
         self.read.clear();
+        let Ok(object) = DataObject::decode(&request) else {
+            return;
+        };
         if !self.learn_protocols(ctx) {
             debug_limited!("virtual DOE: the physical mailbox is not usable yet; setting Error");
             self.error = true;
             return;
         }
-        let Ok(object) = DataObject::decode(&request) else {
-            return;
-        };
         if object.protocol == ProtocolId::DISCOVERY {
             self.discovery(&request, ctx);
             return;
