@@ -56,20 +56,27 @@ pub fn request(socket: &Path, line: &str) -> Result<String, ToolError> {
     stream
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(|e| fail("cannot set a timeout on", e))?;
-    stream
-        .write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| fail("cannot write to", e))?;
+    // A refused peer is answered and closed at once: the write may then fail (EPIPE),
+    // and the refusal is still there to read.
+    let written = stream.write_all(format!("{line}\n").as_bytes());
     let mut answer = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut answer)
-        .map_err(|e| fail("no answer from", e))?;
+    let read = BufReader::new(&stream).read_line(&mut answer);
+    let answer = answer.trim_end_matches(['\n', '\r']).to_owned();
+    if let Some(refusal) = answer.strip_prefix("error: permission denied: ") {
+        return Err(ToolError::PermissionDenied(format!(
+            "{}: {refusal}",
+            socket.display()
+        )));
+    }
+    written.map_err(|e| fail("cannot write to", e))?;
+    read.map_err(|e| fail("no answer from", e))?;
     if answer.is_empty() {
         return Err(ToolError::Other(format!(
             "{} closed the connection without an answer",
             socket.display()
         )));
     }
-    Ok(answer.trim_end_matches(['\n', '\r']).to_owned())
+    Ok(answer)
 }
 
 #[cfg(test)]
@@ -121,6 +128,27 @@ mod tests {
             "vmm refused the policy: p.toml:3:10: unknown action \"maybe\""
         );
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_refused_peer_is_exit_5_even_if_its_request_was_never_read() {
+        let dir = std::env::temp_dir().join(format!("doectl-refused-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("api.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).unwrap();
+        // As vmm refuses a peer: one line, then close, without reading the request.
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream
+                .write_all(b"error: permission denied: uid 1000 (gid 1000) may not use it\n")
+                .unwrap();
+        });
+        let err = run(&PolicyCommand::Reload { vmm: path.clone() }).unwrap_err();
+        server.join().unwrap();
+        assert_eq!(err.exit_code(), 5, "{err}");
+        assert!(err.to_string().contains("uid 1000"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
