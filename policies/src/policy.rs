@@ -128,7 +128,7 @@ impl Policy {
             .collect();
         let unnamed = (0..=u8::MAX)
             .map(|object_type| ProtocolId::new(u16::MAX, object_type))
-            .find(|p| !named.contains(p) && *p != ProtocolId::DISCOVERY);
+            .find(|p| !named.contains(p));
         named
             .iter()
             .copied()

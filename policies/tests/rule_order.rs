@@ -268,36 +268,22 @@ protocols = ["0001:01"]
 functions = "8086:0d93"
 "#,
     );
-    let user = |uid| {
-        ClientIdentity::HostUser(HostUser {
-            uid,
-            gid: uid,
-            groups: vec![],
-        })
-    };
-    let cxl = FunctionId::new("0000:0d:00.0".parse().unwrap(), 0x8086, 0x0d93);
+    let cxl = cxl_function();
     let other = FunctionId::new("0000:0e:00.0".parse().unwrap(), 0x1b36, 0x0010);
     // Allowed CMA/SPDM on the CXL function, whatever that function offers.
-    assert!(policy.allows_client(&user(1000), &cxl));
+    assert!(policy.allows_client(&ClientIdentity::host_user(1000, 1000), &cxl));
     // Only denied on the other function; nobody else is named at all.
-    assert!(!policy.allows_client(&user(1000), &other));
-    assert!(!policy.allows_client(&user(1001), &cxl));
+    assert!(!policy.allows_client(&ClientIdentity::host_user(1000, 1000), &other));
+    assert!(!policy.allows_client(&ClientIdentity::host_user(1001, 1001), &cxl));
     assert!(!policy.allows_client(&ClientIdentity::guest("vm-a"), &cxl));
 }
 
 #[test]
 fn allows_client_follows_rule_order() {
-    let user = ClientIdentity::HostUser(HostUser {
-        uid: 1000,
-        gid: 1000,
-        groups: vec![],
-    });
-    let cxl = FunctionId::new("0000:0d:00.0".parse().unwrap(), 0x8086, 0x0d93);
-    // A deny-all first: the allow after it never decides anything.
-    let shadowed = policy(
-        r#"
-version = 1
-
+    let cases = [
+        // A deny-all first: the allow after it never decides anything.
+        (
+            r#"
 [[rule]]
 action = "deny"
 uids = [1000]
@@ -308,25 +294,21 @@ action = "allow"
 uids = [1000]
 protocols = ["0001:01"]
 "#,
-    );
-    assert!(!shadowed.allows_client(&user, &cxl));
-    // Only Discovery allowed (always answered anyway): nothing to admit for.
-    let discovery_only = policy(
-        r#"
-version = 1
-
+            false,
+        ),
+        // Only Discovery allowed (always answered anyway): nothing to admit for.
+        (
+            r#"
 [[rule]]
 action = "allow"
 uids = [1000]
 protocols = ["0001:00"]
 "#,
-    );
-    assert!(!discovery_only.allows_client(&user, &cxl));
-    // A denied protocol before an allow-all: the others stay allowed.
-    let mostly = policy(
-        r#"
-version = 1
-
+            false,
+        ),
+        // A denied protocol before an allow-all: the others stay allowed.
+        (
+            r#"
 [[rule]]
 action = "deny"
 uids = [1000]
@@ -337,6 +319,15 @@ action = "allow"
 uids = [1000]
 protocols = "*"
 "#,
-    );
-    assert!(mostly.allows_client(&user, &cxl));
+            true,
+        ),
+    ];
+    for (rules, admitted) in cases {
+        let policy = policy(&format!("version = 1\n{rules}"));
+        assert_eq!(
+            policy.allows_client(&ClientIdentity::host_user(1000, 1000), &cxl_function()),
+            admitted,
+            "{rules}"
+        );
+    }
 }

@@ -80,24 +80,31 @@ pub fn request(socket: &Path, line: &str) -> Result<String, ToolError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::io::Read;
     use std::os::unix::net::UnixListener;
     use std::thread;
 
     use super::*;
 
-    /// A fake vmm: answers the first request line with `answer`; returns what it got.
-    fn fake_vmm(answer: &'static str) -> (PathBuf, thread::JoinHandle<String>) {
-        let dir = std::env::temp_dir().join(format!(
-            "doectl-policy-{}-{}",
-            std::process::id(),
-            answer.len()
-        ));
+    /// A socket at a fresh path named after `tool` and `name`, listening.
+    fn listen(tool: &str, name: &str) -> (PathBuf, UnixListener) {
+        let dir = std::env::temp_dir().join(format!("doectl-{tool}-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("api.sock");
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).unwrap();
+        (path, listener)
+    }
+
+    /// A fake vmm control socket (named after `tool` and `name`): answers the first
+    /// request line with `answer`; returns what it got.
+    pub(crate) fn fake_vmm(
+        tool: &str,
+        name: &str,
+        answer: &'static str,
+    ) -> (PathBuf, thread::JoinHandle<String>) {
+        let (path, listener) = listen(tool, name);
         let server = thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
             let mut got = Vec::new();
@@ -113,14 +120,18 @@ mod tests {
 
     #[test]
     fn ok_is_success() {
-        let (path, server) = fake_vmm("ok\n");
+        let (path, server) = fake_vmm("policy", "ok", "ok\n");
         run(&PolicyCommand::Reload { vmm: path }).unwrap();
         assert_eq!(server.join().unwrap(), "policy reload");
     }
 
     #[test]
     fn an_error_answer_is_exit_1_with_the_error() {
-        let (path, server) = fake_vmm("error: p.toml:3:10: unknown action \"maybe\"\n");
+        let (path, server) = fake_vmm(
+            "policy",
+            "error",
+            "error: p.toml:3:10: unknown action \"maybe\"\n",
+        );
         let err = run(&PolicyCommand::Reload { vmm: path }).unwrap_err();
         assert_eq!(err.exit_code(), 1);
         assert_eq!(
@@ -132,11 +143,7 @@ mod tests {
 
     #[test]
     fn a_refused_peer_is_exit_5_even_if_its_request_was_never_read() {
-        let dir = std::env::temp_dir().join(format!("doectl-refused-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("api.sock");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
+        let (path, listener) = listen("policy", "refused");
         // As vmm refuses a peer: one line, then close, without reading the request.
         let server = thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
@@ -148,12 +155,11 @@ mod tests {
         server.join().unwrap();
         assert_eq!(err.exit_code(), 5, "{err}");
         assert!(err.to_string().contains("uid 1000"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn no_answer_and_no_socket_are_errors() {
-        let (path, server) = fake_vmm("");
+        let (path, server) = fake_vmm("policy", "none", "");
         let err = run(&PolicyCommand::Reload { vmm: path.clone() }).unwrap_err();
         assert!(err.to_string().contains("without an answer"), "{err}");
         server.join().unwrap();

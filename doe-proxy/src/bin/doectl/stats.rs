@@ -29,47 +29,24 @@ fn counters(socket: &Path) -> Result<String, ToolError> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
-    use std::os::unix::net::UnixListener;
-    use std::path::PathBuf;
-    use std::thread;
-
     use super::*;
-
-    fn fake_vmm(name: &str, answer: &'static str) -> (PathBuf, thread::JoinHandle<String>) {
-        let dir = std::env::temp_dir().join(format!("doectl-stats-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("api.sock");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
-        let server = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().unwrap();
-            let mut got = Vec::new();
-            let mut byte = [0u8; 1];
-            while stream.read(&mut byte).unwrap() == 1 && byte[0] != b'\n' {
-                got.push(byte[0]);
-            }
-            stream.write_all(answer.as_bytes()).unwrap();
-            String::from_utf8(got).unwrap()
-        });
-        (path, server)
-    }
+    use crate::policy::tests::fake_vmm;
 
     #[test]
     fn the_json_is_passed_through() {
-        let (path, server) = fake_vmm("ok", "ok {\"exits\":{\"mmio_read\":7}}\n");
+        let (path, server) = fake_vmm("stats", "ok", "ok {\"exits\":{\"mmio_read\":7}}\n");
         assert_eq!(counters(&path).unwrap(), "{\"exits\":{\"mmio_read\":7}}");
         assert_eq!(server.join().unwrap(), "stats");
     }
 
     #[test]
     fn an_old_vmm_or_a_bad_answer_is_an_error() {
-        let (path, server) = fake_vmm("old", "error: unknown command \"stats\"\n");
+        let (path, server) = fake_vmm("stats", "old", "error: unknown command \"stats\"\n");
         let err = counters(&path).unwrap_err();
         assert_eq!(err.exit_code(), 1);
         assert!(err.to_string().contains("refused `stats`"), "{err}");
         server.join().unwrap();
-        let (path, server) = fake_vmm("bad", "ok\n");
+        let (path, server) = fake_vmm("stats", "bad", "ok\n");
         assert!(counters(&path)
             .unwrap_err()
             .to_string()
